@@ -1,0 +1,63 @@
+# Logdeck: `make run` serves the console on SQLite with demo data; `make test` runs the suite.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+SCALE ?= 10k
+
+# The first interpreter that is Python 3.12 or newer: python3.13, python3.12, pyenv's, python3.
+PYTHON ?= $(shell for c in python3.13 python3.12 $$HOME/.pyenv/versions/3.13*/bin/python $$HOME/.pyenv/versions/3.12*/bin/python python3 python; do \
+	command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { command -v $$c; break; }; done)
+
+.PHONY: help venv run test test-e2e lint format bench clean
+
+help:
+	@echo "make run    the console on http://$(HOST):$(PORT)/ with demo data (SQLite)"
+	@echo "make test   the whole suite (SQLite; PostgreSQL when DATABASE_URL is set)"
+	@echo "make lint   ruff"
+	@echo "make bench  the benchmark on PostgreSQL (SCALE=10k|100k|1m)"
+
+$(VENV)/.installed: pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then \
+		echo "Logdeck needs Python 3.12 or newer (Django 6 requires it), and none was found."; \
+		echo "Install one (for example: pyenv install 3.12) or run: make PYTHON=/path/to/python3.12 ..."; \
+		exit 1; fi
+	@echo "Creating $(VENV) with $(PYTHON)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+run: venv
+	@DEBUG=1 $(PY) manage.py migrate --noinput
+	@DEBUG=1 $(PY) manage.py seed_demo --if-empty
+	@DEBUG=1 $(PY) manage.py demo_operator
+	@DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
+
+# The suite runs with production-like settings (DEBUG off) and a throwaway secret.
+TEST_ENV := SECRET_KEY=$${SECRET_KEY:-logdeck-test-suite-only} \
+	ALLOWED_HOSTS=$${ALLOWED_HOSTS:-testserver,localhost,127.0.0.1} \
+	SECURE_SSL_REDIRECT=0 SESSION_COOKIE_SECURE=0 CSRF_COOKIE_SECURE=0
+
+test: venv
+	@$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
+
+test-e2e: venv
+	@$(TEST_ENV) $(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+lint: venv
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+
+format: venv
+	@$(VENV)/bin/ruff format .
+	@$(VENV)/bin/ruff check --fix .
+
+bench: venv
+	@$(PY) -m bench --scale $(SCALE) $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) logdeck.sqlite3* staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,183 @@
+"""Who takes part: people (end users and operators), agents, and the operators' API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class UserQuerySet(models.QuerySet["User"]):
+    def end_users(self) -> UserQuerySet:
+        """The people agents talk to: never staff, never superusers."""
+        return self.filter(is_staff=False, is_superuser=False)
+
+    def operators(self) -> UserQuerySet:
+        return self.filter(Q(is_staff=True) | Q(is_superuser=True))
+
+
+class UserManager(BaseUserManager.from_queryset(UserQuerySet)):  # type: ignore[misc]
+    use_in_migrations = True
+
+    @classmethod
+    def normalize_email(cls, email: str | None) -> str:
+        # The whole address is case-folded: one person, one row, whatever the caller typed.
+        return (email or "").strip().lower()
+
+    def get_by_natural_key(self, email: str) -> User:
+        return self.get(email=self.normalize_email(email))
+
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
+        if not email:
+            raise ValueError("A user needs an email address.")
+        user = self.model(email=self.normalize_email(email), **extra)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person: an end user an agent talks to (no usable password) or an operator (staff)."""
+
+    email = models.EmailField(unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    phone_number = models.CharField(max_length=32, blank=True)
+    user_data = models.JSONField(default=dict, blank=True)
+    is_staff = models.BooleanField(
+        default=False, help_text="Operators are staff: they may log in to the console and admin."
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The users list in the API and admin: newest first, keyset on (created_at, id).
+            models.Index(fields=["-created_at", "-id"], name="user_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def natural_key(self) -> tuple[str]:
+        return (self.email,)
+
+    @property
+    def is_operator(self) -> bool:
+        return self.is_staff or self.is_superuser
+
+
+class AgentQuerySet(models.QuerySet["Agent"]):
+    def active(self) -> AgentQuerySet:
+        return self.filter(active=True)
+
+
+class AgentManager(models.Manager.from_queryset(AgentQuerySet)):  # type: ignore[misc]
+    def get_by_natural_key(self, name: str) -> Agent:
+        return self.get(name=name)
+
+
+class Agent(models.Model):
+    """An AI agent and its configuration; `name` is its natural key."""
+
+    name = models.CharField(max_length=200, unique=True)
+    type = models.CharField(max_length=100, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    config = models.JSONField(default=dict, blank=True)
+    system_prompt = models.TextField(blank=True)
+    version = models.CharField(max_length=100, blank=True)
+    active = models.BooleanField(default=True)
+    run_id = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AgentManager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def natural_key(self) -> tuple[str]:
+        return (self.name,)
+
+
+class ApiKeyScope(models.TextChoices):
+    READ = "read", "Read"
+    WRITE = "write", "Read and write"
+
+
+API_KEY_PREFIX = "ldk_"
+
+
+def api_key_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
+    def usable(self) -> ApiKeyQuerySet:
+        now = timezone.now()
+        return self.filter(revoked_at__isnull=True, user__is_active=True).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        )
+
+
+class ApiKey(models.Model):
+    """An operator's key for the API. Only a SHA-256 hash of the secret is kept."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=200, blank=True)
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    hashed_secret = models.CharField(max_length=64, unique=True, editable=False)
+    scope = models.CharField(max_length=10, choices=ApiKeyScope, default=ApiKeyScope.READ)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.get_scope_display()}, {self.user})"
+
+    @staticmethod
+    def generate_secret() -> tuple[str, str]:
+        """A new secret and its visible prefix: `ldk_<8 chars>_<43 chars of entropy>`."""
+        prefix = API_KEY_PREFIX + secrets.token_hex(4)
+        return prefix, f"{prefix}_{secrets.token_urlsafe(32)}"
+
+    @property
+    def is_usable(self) -> bool:
+        if self.revoked_at is not None or not self.user.is_active:
+            return False
+        return self.expires_at is None or self.expires_at > timezone.now()
+
+    @property
+    def can_write(self) -> bool:
+        return self.scope == ApiKeyScope.WRITE

@@ -1,0 +1,90 @@
+"""Reads for people, agents and API keys."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from agents.models import Agent, ApiKey, User, api_key_hash
+from agents.services import agent_cache_key
+from config.errors import NotFound
+
+# last_used_at is written at most this often per key, so reads do not turn into writes.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def agent_list(*, active_only: bool = False) -> QuerySet[Agent]:
+    """Agents by name; only the active ones when asked."""
+    agents = Agent.objects.all()
+    return agents.active() if active_only else agents
+
+
+def agent_get(*, ref: int | str) -> Agent:
+    """An agent by id or by name."""
+    lookup = {"pk": int(ref)} if isinstance(ref, int) or str(ref).isdigit() else {"name": ref}
+    agent = Agent.objects.filter(**lookup).first()
+    if agent is None and "pk" in lookup:
+        agent = Agent.objects.filter(name=str(ref)).first()
+    if agent is None:
+        raise NotFound(f"No agent {ref!r}.")
+    return agent
+
+
+def agent_config(*, name: str) -> dict[str, Any]:
+    """An agent's configuration as a runtime reads it, through the cache (dropped on change)."""
+    key = agent_cache_key(name)
+    config = cache.get(key)
+    if config is None:
+        agent = Agent.objects.filter(name=name).first()
+        if agent is None:
+            raise NotFound(f"No agent {name!r}.")
+        config = {
+            "id": agent.pk,
+            "name": agent.name,
+            "type": agent.type,
+            "model": agent.model,
+            "config": agent.config,
+            "system_prompt": agent.system_prompt,
+            "version": agent.version,
+            "active": agent.active,
+        }
+        cache.set(key, config, settings.AGENT_CONFIG_CACHE_SECONDS)
+    return config
+
+
+def end_user_list() -> QuerySet[User]:
+    """End users, newest first."""
+    return User.objects.end_users()
+
+
+def end_user_get(*, ref: int | str) -> User:
+    """An end user by id or email; operators are invisible here."""
+    users = User.objects.end_users()
+    if isinstance(ref, int) or str(ref).isdigit():
+        user = users.filter(pk=int(ref)).first()
+    else:
+        user = users.filter(email=User.objects.normalize_email(str(ref))).first()
+    if user is None:
+        raise NotFound(f"No user {ref!r}.")
+    return user
+
+
+def api_key_authenticate(*, secret: str) -> ApiKey | None:
+    """The usable key for this secret, or None. The hash is compared in constant time."""
+    if not secret:
+        return None
+    hashed = api_key_hash(secret)
+    key = ApiKey.objects.usable().select_related("user").filter(hashed_secret=hashed).first()
+    if key is None or not hmac.compare_digest(key.hashed_secret, hashed):
+        return None
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+    return key

@@ -1,0 +1,194 @@
+"""Writes for people, agents and API keys."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from agents.models import Agent, ApiKey, ApiKeyScope, User, api_key_hash
+from config.errors import Forbidden, InvalidInput
+
+USER_FIELDS = ("name", "phone_number", "user_data")
+AGENT_FIELDS = (
+    "type",
+    "model",
+    "description",
+    "config",
+    "system_prompt",
+    "version",
+    "active",
+    "run_id",
+)
+
+
+def agent_cache_key(name: str) -> str:
+    return f"agent-config:{name}"
+
+
+def _forget_agent(name: str) -> None:
+    # After commit: a reader must never cache the old row again after we dropped it.
+    transaction.on_commit(lambda: cache.delete(agent_cache_key(name)))
+
+
+def _apply(instance: Any, fields: dict[str, Any], allowed: tuple[str, ...]) -> list[str]:
+    unknown = set(fields) - set(allowed)
+    if unknown:
+        raise InvalidInput(f"Unknown field(s): {', '.join(sorted(unknown))}.", field=min(unknown))
+    changed = [name for name, value in fields.items() if getattr(instance, name) != value]
+    for name in changed:
+        setattr(instance, name, fields[name])
+    return changed
+
+
+@transaction.atomic
+def user_upsert(*, email: str, **fields: Any) -> tuple[User, bool]:
+    """Create an end user, or update the one with this email. Operators are never touched."""
+    email = User.objects.normalize_email(email)
+    if not email:
+        raise InvalidInput("email is required.", field="email")
+    user = User.objects.select_for_update().filter(email=email).first()
+    if user is None:
+        user = User(email=email)
+        _apply(user, fields, USER_FIELDS)
+        user.set_unusable_password()
+        user.save()
+        return user, True
+    if user.is_operator:
+        raise Forbidden("This email belongs to an operator; operators are managed in the admin.")
+    if changed := _apply(user, fields, USER_FIELDS):
+        user.save(update_fields=[*changed, "updated_at"])
+    return user, False
+
+
+@transaction.atomic
+def user_update(*, user: User, **fields: Any) -> User:
+    """Change an end user's details (never staff flags or passwords)."""
+    if user.is_operator:
+        raise Forbidden("Operators are managed in the admin.")
+    if "email" in fields:
+        email = User.objects.normalize_email(fields.pop("email"))
+        if email != user.email:
+            if User.objects.filter(email=email).exists():
+                raise InvalidInput("Another user has this email.", field="email")
+            user.email = email
+            fields_changed = ["email"]
+        else:
+            fields_changed = []
+    else:
+        fields_changed = []
+    changed = fields_changed + _apply(user, fields, USER_FIELDS)
+    if changed:
+        user.save(update_fields=[*changed, "updated_at"])
+    return user
+
+
+@transaction.atomic
+def user_delete(*, user: User) -> None:
+    """Delete an end user; their sessions stay, with no user."""
+    if user.is_operator:
+        raise Forbidden("Operators are managed in the admin.")
+    user.delete()
+
+
+@transaction.atomic
+def agent_upsert(*, name: str, **fields: Any) -> tuple[Agent, bool]:
+    """Create the agent called `name`, or update it with the fields given."""
+    name = name.strip()
+    if not name:
+        raise InvalidInput("name is required.", field="name")
+    agent = Agent.objects.select_for_update().filter(name=name).first()
+    if agent is None:
+        agent = Agent(name=name)
+        _apply(agent, fields, AGENT_FIELDS)
+        agent.save()
+        return agent, True
+    if changed := _apply(agent, fields, AGENT_FIELDS):
+        agent.save(update_fields=[*changed, "updated_at"])
+        _forget_agent(agent.name)
+    return agent, False
+
+
+@transaction.atomic
+def agent_update(*, agent: Agent, **fields: Any) -> Agent:
+    """Change an agent's fields; a rename keeps its data and drops the cached configuration."""
+    old_name = agent.name
+    changed: list[str] = []
+    if "name" in fields:
+        new_name = fields.pop("name").strip()
+        if not new_name:
+            raise InvalidInput("name may not be empty.", field="name")
+        if new_name != old_name:
+            if Agent.objects.filter(name=new_name).exists():
+                raise InvalidInput("Another agent has this name.", field="name")
+            agent.name = new_name
+            changed.append("name")
+    changed += _apply(agent, fields, AGENT_FIELDS)
+    if changed:
+        agent.save(update_fields=[*changed, "updated_at"])
+        _forget_agent(old_name)
+        _forget_agent(agent.name)
+    return agent
+
+
+@transaction.atomic
+def agents_deactivate(*, agents: Any) -> int:
+    """Mark agents inactive (the admin action); returns how many changed."""
+    names = list(agents.filter(active=True).values_list("name", flat=True))
+    updated = agents.filter(active=True).update(active=False, updated_at=timezone.now())
+    for name in names:
+        _forget_agent(name)
+    return updated
+
+
+@transaction.atomic
+def agent_delete(*, agent: Agent) -> dict[str, int]:
+    """Delete an agent with its sessions and everything under them; returns rows per model."""
+    name = agent.name
+    _total, per_model = agent.delete()
+    _forget_agent(name)
+    counts = Counter({label.split(".")[-1].lower(): n for label, n in per_model.items()})
+    return dict(counts)
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    api_key: ApiKey
+    secret: str  # shown once, never stored
+
+
+@transaction.atomic
+def api_key_create(
+    *,
+    user: User,
+    scope: str = ApiKeyScope.READ,
+    name: str = "",
+    expires_at: Any = None,
+) -> IssuedKey:
+    """Issue a key for an operator; the secret is returned here and nowhere else."""
+    if not user.is_operator:
+        raise Forbidden("API keys belong to operators (staff users).")
+    if scope not in ApiKeyScope.values:
+        raise InvalidInput(f"scope must be one of {', '.join(ApiKeyScope.values)}.", field="scope")
+    prefix, secret = ApiKey.generate_secret()
+    key = ApiKey.objects.create(
+        user=user,
+        name=name,
+        prefix=prefix,
+        hashed_secret=api_key_hash(secret),
+        scope=scope,
+        expires_at=expires_at,
+    )
+    return IssuedKey(api_key=key, secret=secret)
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    """Revoke a key at once; revoking twice keeps the first time."""
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    return api_key

@@ -1,0 +1,257 @@
+"""What happened: sessions, their messages, the tool calls those asked for, and checkpoints."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from agents.models import Agent
+
+
+class SessionQuerySet(models.QuerySet["Session"]):
+    def active(self) -> SessionQuerySet:
+        return self.filter(finished_at__isnull=True)
+
+    def finished(self) -> SessionQuerySet:
+        return self.filter(finished_at__isnull=False)
+
+    def with_errors(self) -> SessionQuerySet:
+        return self.filter(error_count__gt=0)
+
+    def for_agent(self, agent: Agent | int) -> SessionQuerySet:
+        return self.filter(agent=agent)
+
+
+class Session(models.Model):
+    """One conversation of an agent, with exact counters kept by the services."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Single-column FK indexes are left out where a named composite index starts with the column.
+    agent = models.ForeignKey(
+        Agent, on_delete=models.CASCADE, related_name="sessions", db_index=False
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        db_index=False,
+        null=True,
+        blank=True,
+        related_name="agent_sessions",
+    )
+    name = models.CharField(max_length=300, blank=True)
+    platform = models.CharField(max_length=100, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_activity_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    message_count = models.PositiveIntegerField(default=0)
+    tool_call_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+
+    objects = SessionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # Session browser and API, newest first: keyset on (created_at, id).
+            models.Index(fields=["-created_at", "-id"], name="session_created_idx"),
+            # Sessions of one agent / one user, newest first (the "owner, created_at DESC" lists).
+            models.Index(fields=["agent", "-created_at", "-id"], name="session_agent_created_idx"),
+            models.Index(fields=["user", "-created_at", "-id"], name="session_user_created_idx"),
+            # Sort "most messages" and "most errors" in the session browser.
+            models.Index(fields=["-message_count", "-id"], name="session_messages_idx"),
+            models.Index(fields=["-error_count", "-id"], name="session_errors_idx"),
+            # Active sessions (the live list, `finish`, prune's complement): small partial index.
+            models.Index(
+                fields=["-created_at", "-id"],
+                condition=Q(finished_at__isnull=True),
+                name="session_active_idx",
+            ),
+            # Retention: finished sessions older than a cutoff.
+            models.Index(fields=["finished_at"], name="session_finished_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(error_count__lte=models.F("tool_call_count")),
+                name="session_errors_within_tool_calls",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or str(self.id)
+
+    @property
+    def is_active(self) -> bool:
+        return self.finished_at is None
+
+
+class Role(models.TextChoices):
+    SYSTEM = "system", "System"
+    USER = "user", "User"
+    ASSISTANT = "assistant", "Assistant"
+    TOOL = "tool", "Tool"
+
+
+class ContentType(models.TextChoices):
+    TEXT = "text", "Text"
+    TOOL_USE = "tool_use", "Tool use"
+    TOOL_RESULT = "tool_result", "Tool result"
+
+
+class MessageQuerySet(models.QuerySet["Message"]):
+    def without_payloads(self) -> MessageQuerySet:
+        """Lists never carry the provider payload; it is loaded on demand."""
+        return self.defer("raw")
+
+
+class Message(models.Model):
+    """One message of a session, at a gapless position `seq` (0, 1, 2, …)."""
+
+    session = models.ForeignKey(
+        Session, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
+    # Denormalised from the session (which never changes agent) so per-agent queries need no join.
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="+", db_index=False)
+    seq = models.PositiveIntegerField()
+    role = models.CharField(max_length=16, choices=Role)
+    content_type = models.CharField(max_length=16, choices=ContentType, default=ContentType.TEXT)
+    text_content = models.TextField(blank=True)
+    media_url = models.URLField(max_length=2000, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    raw = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = MessageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["session", "seq"]
+        constraints = [
+            # Also the index for a transcript: messages of a session in order, paged by seq.
+            models.UniqueConstraint(fields=["session", "seq"], name="message_session_seq_uniq"),
+        ]
+        indexes = [
+            # Global message query, newest first: keyset on (created_at, id).
+            models.Index(fields=["-created_at", "-id"], name="message_created_idx"),
+            # Message query of one agent.
+            models.Index(fields=["agent", "-created_at", "-id"], name="message_agent_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id} #{self.seq} {self.role}"
+
+
+class ToolCallState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    DENIED = "denied", "Denied"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+
+
+class ToolCallQuerySet(models.QuerySet["ToolCall"]):
+    def errors(self) -> ToolCallQuerySet:
+        return self.filter(is_error=True)
+
+    def without_payloads(self) -> ToolCallQuerySet:
+        """Lists never carry input and output; they are loaded when a call is opened."""
+        return self.defer("input", "output")
+
+
+class ToolCall(models.Model):
+    """A tool call an assistant message asked for, with its input, output and outcome."""
+
+    session = models.ForeignKey(
+        Session, on_delete=models.CASCADE, related_name="tool_calls", db_index=False
+    )
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="+", db_index=False)
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="tool_calls", null=True, blank=True
+    )
+    call_id = models.CharField(max_length=200, blank=True, help_text="The provider's id.")
+    tool_name = models.CharField(max_length=200)
+    input = models.JSONField(null=True, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=ToolCallState, default=ToolCallState.COMPLETED)
+    is_error = models.BooleanField(default=False)
+    error_message = models.TextField(blank=True)
+    error_fingerprint = models.CharField(max_length=300, blank=True)
+    approval = models.JSONField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ToolCallQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "call_id"],
+                condition=~Q(call_id=""),
+                name="toolcall_session_call_id_uniq",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_error=True) | Q(error_fingerprint=""),
+                name="toolcall_fingerprint_only_on_error",
+            ),
+        ]
+        indexes = [
+            # Tool-call query, newest first, globally and per agent / per tool.
+            models.Index(fields=["-created_at", "-id"], name="toolcall_created_idx"),
+            models.Index(fields=["agent", "-created_at", "-id"], name="toolcall_agent_created_idx"),
+            models.Index(
+                fields=["tool_name", "-created_at", "-id"], name="toolcall_tool_created_idx"
+            ),
+            # Tool calls of a transcript page, by message.
+            models.Index(fields=["session", "message"], name="toolcall_session_msg_idx"),
+            # Error groups and `is_error` filters: only failures, a few % of the table.
+            models.Index(
+                fields=["tool_name", "error_fingerprint", "created_at"],
+                condition=Q(is_error=True),
+                name="toolcall_error_group_idx",
+            ),
+            models.Index(
+                fields=["-created_at", "-id"],
+                condition=Q(is_error=True),
+                name="toolcall_error_created_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tool_name} ({self.state})"
+
+
+class CheckpointQuerySet(models.QuerySet["Checkpoint"]):
+    def latest_for(self, session: Session | str) -> Checkpoint | None:
+        return self.filter(session=session).order_by("-created_at", "-id").first()
+
+
+class Checkpoint(models.Model):
+    """A snapshot of an agent's state within a session."""
+
+    session = models.ForeignKey(
+        Session, on_delete=models.CASCADE, related_name="checkpoints", db_index=False
+    )
+    type = models.CharField(max_length=100, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = CheckpointQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # "Load the latest checkpoint": one index probe per session.
+            models.Index(fields=["session", "-created_at", "-id"], name="checkpoint_latest_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type or 'checkpoint'} @ {self.created_at:%Y-%m-%d %H:%M:%S}"

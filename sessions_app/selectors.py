@@ -1,0 +1,276 @@
+"""Reads for sessions, messages, tool calls and checkpoints.
+
+The console, the API and the admin call these, so a filter means the same everywhere and each
+query is tuned once. Every list is ordered by an index and paged with `config.keyset`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection
+from django.db.models import BooleanField, Count, Max, Min, Prefetch, Q, QuerySet, Sum
+from django.db.models.expressions import RawSQL
+from django.db.models.fields.json import KT
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from config.errors import InvalidInput, NotFound
+from sessions_app.models import Checkpoint, Message, Session, ToolCall, ToolCallState
+
+SESSION_SORTS: dict[str, tuple[str, ...]] = {
+    "newest": ("-created_at", "-id"),
+    "oldest": ("created_at", "id"),
+    "messages": ("-message_count", "-id"),
+    "errors": ("-error_count", "-id"),
+}
+METADATA_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+
+
+@dataclass(frozen=True)
+class SessionFilters:
+    agent: int | None = None
+    user: int | None = None
+    platform: str = ""
+    status: str = ""  # "active", "finished" or "" for both
+    created_after: dt.datetime | None = None
+    created_before: dt.datetime | None = None
+    has_errors: bool | None = None
+    q: str = ""
+    metadata_key: str = ""
+    metadata_value: str = ""
+
+
+def message_text_matches(q: str) -> Q | RawSQL:
+    """Messages whose text matches `q`: PostgreSQL full-text search (GIN index), else LIKE."""
+    if connection.vendor == "postgresql":
+        # Same expression as the `message_text_fts_idx` index, so the index serves it.
+        return RawSQL(
+            "to_tsvector('english'::regconfig, text_content) "
+            "@@ websearch_to_tsquery('english'::regconfig, %s)",
+            [q],
+            output_field=BooleanField(),
+        )
+    return Q(text_content__icontains=q)
+
+
+def session_list(filters: SessionFilters | None = None) -> QuerySet[Session]:
+    """Sessions matching `filters`, with agent and user joined; order with `SESSION_SORTS`."""
+    f = filters or SessionFilters()
+    sessions = Session.objects.select_related("agent", "user")
+    if f.agent is not None:
+        sessions = sessions.filter(agent_id=f.agent)
+    if f.user is not None:
+        sessions = sessions.filter(user_id=f.user)
+    if f.platform:
+        sessions = sessions.filter(platform=f.platform)
+    if f.status == "active":
+        sessions = sessions.active()
+    elif f.status == "finished":
+        sessions = sessions.finished()
+    elif f.status:
+        raise InvalidInput("status must be 'active' or 'finished'.", field="status")
+    if f.created_after is not None:
+        sessions = sessions.filter(created_at__gte=f.created_after)
+    if f.created_before is not None:
+        sessions = sessions.filter(created_at__lt=f.created_before)
+    if f.has_errors is True:
+        sessions = sessions.with_errors()
+    elif f.has_errors is False:
+        sessions = sessions.filter(error_count=0)
+    if f.metadata_key:
+        if not METADATA_KEY.match(f.metadata_key) or "__" in f.metadata_key:
+            raise InvalidInput(
+                "metadata key may hold letters, digits, '_', '.' and '-' only.",
+                field="metadata_key",
+            )
+        annotated = sessions.alias(_meta_value=KT(f"metadata__{f.metadata_key}"))
+        sessions = (
+            annotated.filter(_meta_value=f.metadata_value)
+            if f.metadata_value
+            else annotated.filter(_meta_value__isnull=False)
+        )
+    if f.q:
+        hits = Message.objects.filter(message_text_matches(f.q)).values("session_id")
+        sessions = sessions.filter(pk__in=hits)
+    return sessions
+
+
+def session_get(*, session_id: uuid.UUID | str) -> Session:
+    """One session with its agent and user."""
+    try:
+        pk = uuid.UUID(str(session_id))
+    except ValueError:
+        raise NotFound(f"No session {session_id}.") from None
+    session = Session.objects.select_related("agent", "user").filter(pk=pk).first()
+    if session is None:
+        raise NotFound(f"No session {session_id}.")
+    return session
+
+
+def session_transcript(*, session: Session, after_seq: int = -1, limit: int = 100) -> list[Message]:
+    """Up to `limit` messages after `after_seq`, in order, each with its tool calls (payloads
+    deferred): two queries whatever the page size."""
+    calls = ToolCall.objects.without_payloads().order_by("id")
+    return list(
+        Message.objects.without_payloads()
+        .filter(session=session, seq__gt=after_seq)
+        .order_by("seq")
+        .prefetch_related(Prefetch("tool_calls", queryset=calls))[:limit]
+    )
+
+
+def message_list(
+    *,
+    agent: int | None = None,
+    session: uuid.UUID | str | None = None,
+    role: str = "",
+    content_type: str = "",
+    created_after: dt.datetime | None = None,
+    created_before: dt.datetime | None = None,
+) -> QuerySet[Message]:
+    """Messages across sessions (provider payload deferred); order by `-created_at, -id`."""
+    messages = Message.objects.without_payloads()
+    if agent is not None:
+        messages = messages.filter(agent_id=agent)
+    if session is not None:
+        messages = messages.filter(session_id=session)
+    if role:
+        messages = messages.filter(role=role)
+    if content_type:
+        messages = messages.filter(content_type=content_type)
+    if created_after is not None:
+        messages = messages.filter(created_at__gte=created_after)
+    if created_before is not None:
+        messages = messages.filter(created_at__lt=created_before)
+    return messages
+
+
+def tool_call_list(
+    *,
+    agent: int | None = None,
+    session: uuid.UUID | str | None = None,
+    tool_name: str = "",
+    is_error: bool | None = None,
+    has_approval: bool | None = None,
+    state: str = "",
+    fingerprint: str | None = None,
+    created_after: dt.datetime | None = None,
+    created_before: dt.datetime | None = None,
+) -> QuerySet[ToolCall]:
+    """Tool calls matching the filters; order by `-created_at, -id`."""
+    calls = ToolCall.objects.all()
+    if agent is not None:
+        calls = calls.filter(agent_id=agent)
+    if session is not None:
+        calls = calls.filter(session_id=session)
+    if tool_name:
+        calls = calls.filter(tool_name=tool_name)
+    if is_error is not None:
+        calls = calls.filter(is_error=is_error)
+    if fingerprint is not None:
+        calls = calls.filter(is_error=True, error_fingerprint=fingerprint)
+    if has_approval is not None:
+        calls = calls.filter(approval__isnull=not has_approval)
+    if state:
+        calls = calls.filter(state=state)
+    if created_after is not None:
+        calls = calls.filter(created_at__gte=created_after)
+    if created_before is not None:
+        calls = calls.filter(created_at__lt=created_before)
+    return calls
+
+
+def tool_error_groups(
+    *,
+    agent: int | None = None,
+    tool_name: str = "",
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> QuerySet:
+    """Failing tool calls grouped by (tool, fingerprint): count, sessions hit, first and last
+    seen; the biggest group first. Served by the partial index on failures."""
+    calls = tool_call_list(
+        agent=agent, tool_name=tool_name, is_error=True, created_after=since, created_before=until
+    )
+    return (
+        calls.order_by()
+        .values("tool_name", "error_fingerprint")
+        .annotate(
+            count=Count("id"),
+            sessions=Count("session_id", distinct=True),
+            first_seen=Min("created_at"),
+            last_seen=Max("created_at"),
+            sample_message=Max("error_message"),
+        )
+        .order_by("-count", "tool_name", "error_fingerprint")
+    )
+
+
+def checkpoint_latest(*, session_id: uuid.UUID | str) -> Checkpoint:
+    """The newest checkpoint of a session: one probe of `checkpoint_latest_idx`."""
+    checkpoint = Checkpoint.objects.latest_for(session_id)
+    if checkpoint is None:
+        raise NotFound(f"Session {session_id} has no checkpoint.")
+    return checkpoint
+
+
+def activity_stats(*, agent: int | None = None, days: int = 30) -> dict[str, Any]:
+    """Totals and a per-day series for one agent or all: sessions, messages, tool calls by state,
+    success rate. Totals come from the sessions' counters, never from counting messages."""
+    sessions = Session.objects.all() if agent is None else Session.objects.filter(agent_id=agent)
+    totals = sessions.aggregate(
+        sessions=Count("id"),
+        active_sessions=Count("id", filter=Q(finished_at__isnull=True)),
+        messages=Sum("message_count", default=0),
+        tool_calls=Sum("tool_call_count", default=0),
+        tool_errors=Sum("error_count", default=0),
+    )
+    calls = ToolCall.objects.all() if agent is None else ToolCall.objects.filter(agent_id=agent)
+    by_state = {state: 0 for state in ToolCallState.values}
+    for row in calls.order_by().values("state").annotate(n=Count("id")):
+        by_state[row["state"]] = row["n"]
+    finished = by_state[ToolCallState.COMPLETED] + by_state[ToolCallState.FAILED]
+    success_rate = by_state[ToolCallState.COMPLETED] / finished if finished else None
+
+    start = timezone.now() - dt.timedelta(days=days - 1)
+    start = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    messages = Message.objects.filter(created_at__gte=start)
+    errors = ToolCall.objects.filter(is_error=True, created_at__gte=start)
+    if agent is not None:
+        messages = messages.filter(agent_id=agent)
+        errors = errors.filter(agent_id=agent)
+    per_day_messages = dict(
+        messages.order_by()
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(n=Count("id"))
+        .values_list("day", "n")
+    )
+    per_day_errors = dict(
+        errors.order_by()
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(n=Count("id"))
+        .values_list("day", "n")
+    )
+    series = []
+    for offset in range(days):
+        day = (start + dt.timedelta(days=offset)).date()
+        series.append(
+            {
+                "day": day,
+                "messages": per_day_messages.get(day, 0),
+                "tool_errors": per_day_errors.get(day, 0),
+            }
+        )
+    return {
+        **totals,
+        "tool_calls_by_state": by_state,
+        "success_rate": success_rate,
+        "per_day": series,
+    }

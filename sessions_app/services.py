@@ -1,0 +1,372 @@
+"""Writes for sessions, messages, tool calls and checkpoints.
+
+Every write that adds messages or tool calls updates the session's counters in the same
+transaction, under a lock on the session row, so the counters stay exact and `seq` stays gapless
+however many writers append to one session at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from agents.models import Agent, User
+from config.errors import Conflict, InvalidInput, NotFound
+from sessions_app.fingerprints import error_fingerprint
+from sessions_app.models import (
+    Checkpoint,
+    ContentType,
+    Message,
+    Role,
+    Session,
+    ToolCall,
+    ToolCallState,
+)
+
+FAILED_STATES = {ToolCallState.FAILED}
+FINAL_STATES = {ToolCallState.COMPLETED, ToolCallState.FAILED, ToolCallState.DENIED}
+
+
+@dataclass
+class ToolCallIn:
+    tool_name: str
+    call_id: str = ""
+    input: Any = None
+    output: Any = None
+    state: str = ToolCallState.COMPLETED
+    is_error: bool = False
+    error_message: str = ""
+    approval: dict[str, Any] | None = None
+    duration_ms: int | None = None
+    created_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+
+
+@dataclass
+class MessageIn:
+    role: str
+    content_type: str = ContentType.TEXT
+    text_content: str = ""
+    media_url: str = ""
+    model: str = ""
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    raw: Any = None
+    created_at: dt.datetime | None = None
+    seq: int | None = None
+    tool_calls: list[ToolCallIn] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    messages: list[Message]
+    created: int  # how many were new; a replayed batch creates none
+
+
+def _lock_session(session_id: uuid.UUID | str) -> Session:
+    session = Session.objects.select_for_update().filter(pk=session_id).first()
+    if session is None:
+        raise NotFound(f"No session {session_id}.")
+    return session
+
+
+def _tool_call_is_error(call: ToolCallIn) -> bool:
+    return call.is_error or call.state in FAILED_STATES
+
+
+@transaction.atomic
+def session_start(
+    *,
+    agent: Agent,
+    user: User | None = None,
+    name: str = "",
+    platform: str = "",
+    metadata: dict[str, Any] | None = None,
+    id: uuid.UUID | None = None,
+    created_at: dt.datetime | None = None,
+) -> Session:
+    """Start a session of `agent`, optionally with the runtime's own id and original start time."""
+    if id is not None and Session.objects.filter(pk=id).exists():
+        raise Conflict(f"A session with id {id} already exists.", field="id")
+    now = timezone.now()
+    started = created_at or now
+    return Session.objects.create(
+        id=id or uuid.uuid4(),
+        agent=agent,
+        user=user,
+        name=name,
+        platform=platform,
+        metadata=metadata or {},
+        created_at=started,
+        last_activity_at=started,
+    )
+
+
+@transaction.atomic
+def session_update(
+    *,
+    session: Session,
+    name: str | None = None,
+    platform: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    user: User | type[Ellipsis] | None = ...,
+) -> Session:
+    """Rename a session, change its platform, metadata or user."""
+    changed = []
+    for attr, value in (("name", name), ("platform", platform), ("metadata", metadata)):
+        if value is not None and getattr(session, attr) != value:
+            setattr(session, attr, value)
+            changed.append(attr)
+    if user is not ... and session.user_id != (user.pk if user else None):
+        session.user = user
+        changed.append("user")
+    if changed:
+        session.save(update_fields=[*changed, "updated_at"])
+    return session
+
+
+@transaction.atomic
+def session_finish(*, session_id: uuid.UUID | str, at: dt.datetime | None = None) -> Session:
+    """Mark a session finished; finishing it again keeps the first time."""
+    session = _lock_session(session_id)
+    if session.finished_at is None:
+        session.finished_at = at or timezone.now()
+        session.save(update_fields=["finished_at", "updated_at"])
+    return session
+
+
+@transaction.atomic
+def sessions_finish(*, sessions: Any) -> int:
+    """Finish every active session in a queryset (the admin action); returns how many."""
+    return sessions.filter(finished_at__isnull=True).update(
+        finished_at=timezone.now(), updated_at=timezone.now()
+    )
+
+
+@transaction.atomic
+def session_delete(*, session_id: uuid.UUID | str) -> dict[str, int]:
+    """Delete a session with its messages, tool calls, checkpoints and memories."""
+    session = _lock_session(session_id)
+    _total, per_model = session.delete()
+    return {label.split(".")[-1].lower(): n for label, n in per_model.items()}
+
+
+def _same_message(stored: Message, incoming: MessageIn, stored_calls: list[ToolCall]) -> bool:
+    return (
+        stored.role == incoming.role
+        and stored.content_type == incoming.content_type
+        and stored.text_content == incoming.text_content
+        and stored.media_url == incoming.media_url
+        and [(c.call_id, c.tool_name) for c in stored_calls]
+        == [(c.call_id, c.tool_name) for c in incoming.tool_calls]
+    )
+
+
+def _validate(message: MessageIn, path: str) -> None:
+    if message.role not in Role.values:
+        raise InvalidInput(f"role must be one of {', '.join(Role.values)}.", field=f"{path}.role")
+    if message.content_type not in ContentType.values:
+        raise InvalidInput(
+            f"content_type must be one of {', '.join(ContentType.values)}.",
+            field=f"{path}.content_type",
+        )
+    for j, call in enumerate(message.tool_calls):
+        if not call.tool_name:
+            raise InvalidInput("tool_name is required.", field=f"{path}.tool_calls.{j}.tool_name")
+        if call.state not in ToolCallState.values:
+            raise InvalidInput(
+                f"state must be one of {', '.join(ToolCallState.values)}.",
+                field=f"{path}.tool_calls.{j}.state",
+            )
+
+
+@transaction.atomic
+def message_append(*, session_id: uuid.UUID | str, messages: Sequence[MessageIn]) -> AppendResult:
+    """Append messages (with their tool calls) to a session: all or nothing, idempotent on `seq`.
+
+    A message without `seq` goes at the end. A message whose `seq` is taken by the same message
+    is a replay and returns the stored one; by a different message, a `Conflict`. A `seq` past
+    the end would leave a gap and is refused.
+    """
+    for i, message in enumerate(messages):
+        _validate(message, f"messages.{i}")
+    session = _lock_session(session_id)
+    next_seq = session.message_count
+
+    replayed: dict[int, Message] = {}
+    taken = [m.seq for m in messages if m.seq is not None and m.seq < next_seq]
+    if taken:
+        stored = {m.seq: m for m in Message.objects.filter(session=session, seq__in=taken)}
+        calls: dict[int, list[ToolCall]] = {}
+        for call in ToolCall.objects.filter(message__in=stored.values()).order_by("id"):
+            calls.setdefault(call.message_id, []).append(call)
+        for i, message in enumerate(messages):
+            if message.seq is None or message.seq >= next_seq:
+                continue
+            existing = stored[message.seq]
+            if not _same_message(existing, message, calls.get(existing.pk, [])):
+                raise Conflict(
+                    f"seq {message.seq} is already taken by a different message in this session.",
+                    field=f"messages.{i}.seq",
+                )
+            replayed[i] = existing
+
+    new = [(i, m) for i, m in enumerate(messages) if i not in replayed]
+    if new and session.finished_at is not None:
+        raise Conflict("The session is finished; no messages can be appended.")
+
+    now = timezone.now()
+    rows: list[Message] = []
+    for i, message in new:
+        if message.seq is not None and message.seq != next_seq:
+            raise InvalidInput(
+                f"seq {message.seq} would leave a gap: the next seq in this session is {next_seq}.",
+                field=f"messages.{i}.seq",
+            )
+        rows.append(
+            Message(
+                session=session,
+                agent_id=session.agent_id,
+                seq=next_seq,
+                role=message.role,
+                content_type=message.content_type,
+                text_content=message.text_content,
+                media_url=message.media_url,
+                model=message.model,
+                input_tokens=message.input_tokens,
+                output_tokens=message.output_tokens,
+                raw=message.raw,
+                created_at=message.created_at or now,
+            )
+        )
+        next_seq += 1
+    Message.objects.bulk_create(rows)
+    if rows and rows[0].pk is None:  # SQLite before RETURNING support; not expected on 3.35+
+        by_seq = dict(
+            Message.objects.filter(session=session, seq__gte=rows[0].seq).values_list("seq", "pk")
+        )
+        for row in rows:
+            row.pk = by_seq[row.seq]
+
+    calls_out: list[ToolCall] = []
+    for (_i, message), row in zip(new, rows, strict=True):
+        for call in message.tool_calls:
+            is_error = _tool_call_is_error(call)
+            calls_out.append(
+                ToolCall(
+                    session=session,
+                    agent_id=session.agent_id,
+                    message=row,
+                    call_id=call.call_id,
+                    tool_name=call.tool_name,
+                    input=call.input,
+                    output=call.output,
+                    state=ToolCallState.FAILED
+                    if is_error and call.state in FINAL_STATES
+                    else call.state,
+                    is_error=is_error,
+                    error_message=call.error_message,
+                    error_fingerprint=error_fingerprint(call.error_message) if is_error else "",
+                    approval=call.approval,
+                    duration_ms=call.duration_ms,
+                    created_at=call.created_at or row.created_at,
+                    finished_at=call.finished_at
+                    or (row.created_at if call.state in FINAL_STATES or is_error else None),
+                )
+            )
+    if calls_out:
+        ids = [c.call_id for c in calls_out if c.call_id]
+        if (
+            len(ids) != len(set(ids))
+            or ToolCall.objects.filter(session=session, call_id__in=ids).exists()
+        ):
+            raise Conflict("A tool call_id is used twice in this session.", field="tool_calls")
+    ToolCall.objects.bulk_create(calls_out)
+
+    if rows:
+        errors = sum(1 for c in calls_out if c.is_error)
+        last = max(r.created_at for r in rows)
+        Session.objects.filter(pk=session.pk).update(
+            message_count=F("message_count") + len(rows),
+            tool_call_count=F("tool_call_count") + len(calls_out),
+            error_count=F("error_count") + errors,
+            last_activity_at=last if last > session.last_activity_at else session.last_activity_at,
+            updated_at=now,
+        )
+
+    by_row = iter(rows)
+    result = [replayed[i] if i in replayed else next(by_row) for i in range(len(messages))]
+    return AppendResult(messages=result, created=len(rows))
+
+
+@transaction.atomic
+def tool_call_finish(
+    *,
+    tool_call_id: int,
+    output: Any = None,
+    error_message: str | None = None,
+    state: str | None = None,
+    duration_ms: int | None = None,
+    approval: dict[str, Any] | None = None,
+    finished_at: dt.datetime | None = None,
+) -> ToolCall:
+    """Record a tool call's outcome: its output, or its error. Keeps the session's error count."""
+    call = ToolCall.objects.filter(pk=tool_call_id).first()
+    if call is None:
+        raise NotFound(f"No tool call {tool_call_id}.")
+    session = _lock_session(call.session_id)
+    call = ToolCall.objects.select_for_update().get(pk=tool_call_id)
+    if state is not None and state not in ToolCallState.values:
+        raise InvalidInput(
+            f"state must be one of {', '.join(ToolCallState.values)}.", field="state"
+        )
+    was_error = call.is_error
+    if error_message:
+        call.is_error = True
+        call.error_message = error_message
+        call.state = ToolCallState.FAILED
+    if state is not None and not error_message:
+        call.state = state
+        call.is_error = state in FAILED_STATES
+        if not call.is_error:
+            call.error_message = ""
+    call.error_fingerprint = error_fingerprint(call.error_message) if call.is_error else ""
+    if output is not None:
+        call.output = output
+    if approval is not None:
+        call.approval = approval
+    if duration_ms is not None:
+        call.duration_ms = duration_ms
+    if call.state in FINAL_STATES and call.finished_at is None:
+        call.finished_at = finished_at or timezone.now()
+    call.save()
+    delta = int(call.is_error) - int(was_error)
+    if delta:
+        Session.objects.filter(pk=session.pk).update(error_count=F("error_count") + delta)
+    return call
+
+
+@transaction.atomic
+def checkpoint_save(
+    *,
+    session_id: uuid.UUID | str,
+    type: str = "",
+    data: Any = None,
+    created_at: dt.datetime | None = None,
+) -> Checkpoint:
+    """Save a checkpoint of a session's state."""
+    if not Session.objects.filter(pk=session_id).exists():
+        raise NotFound(f"No session {session_id}.")
+    return Checkpoint.objects.create(
+        session_id=session_id,
+        type=type,
+        data={} if data is None else data,
+        created_at=created_at or timezone.now(),
+    )

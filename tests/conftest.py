@@ -1,0 +1,73 @@
+"""Standing actors and shared fixtures."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from agents.models import User
+from tests.factories import OperatorFactory, UserFactory
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if connection.vendor != "postgresql":
+        skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://…")
+        for item in items:
+            if "postgres" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture
+def superuser(db: None) -> User:
+    """An operator who may do everything."""
+    return OperatorFactory(is_superuser=True, email="root@logdeck.test")
+
+
+@pytest.fixture
+def operator(db: None) -> User:
+    """An operator in the "editor" group: may look and change."""
+    return OperatorFactory(email="editor@logdeck.test", groups=["editor"])
+
+
+@pytest.fixture
+def viewer(db: None) -> User:
+    """An operator in the "viewer" group: may look, not change."""
+    return OperatorFactory(email="viewer@logdeck.test", groups=["viewer"])
+
+
+@pytest.fixture
+def outsider(db: None) -> User:
+    """Logged-in staff with no permissions at all."""
+    return OperatorFactory(email="outsider@logdeck.test")
+
+
+@pytest.fixture
+def end_user(db: None) -> User:
+    return UserFactory(email="customer@example.com")
+
+
+def _client_for(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def superuser_client(superuser: User) -> Client:
+    return _client_for(superuser)
+
+
+@pytest.fixture
+def operator_client(operator: User) -> Client:
+    return _client_for(operator)
+
+
+@pytest.fixture
+def viewer_client(viewer: User) -> Client:
+    return _client_for(viewer)
+
+
+@pytest.fixture
+def outsider_client(outsider: User) -> Client:
+    return _client_for(outsider)
