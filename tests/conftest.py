@@ -18,6 +18,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def _static_files_without_manifest(settings) -> None:
+    """Production settings hash static names from a manifest made by collectstatic; tests serve
+    the source files instead, so no test depends on a collectstatic run."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
 @pytest.fixture
 def superuser(db: None) -> User:
     """An operator who may do everything."""
