@@ -247,3 +247,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
 }
+
+# --- Backups --------------------------------------------------------------------------------
+# `dumpdata --format jsonl` / `loaddata x.jsonl` use Logdeck's JSON Lines (config/backup.py):
+# exact microseconds and one natural-key lookup per related object, not per row.
+SERIALIZATION_MODULES = {"jsonl": "config.backup"}
