@@ -130,6 +130,10 @@ if DATABASE_URL:
         raise ImproperlyConfigured(
             "DATABASE_URL must be a postgres:// URL (leave it unset for SQLite)."
         )
+    if not _db.get("NAME"):
+        raise ImproperlyConfigured(
+            "DATABASE_URL names no database: use postgres://user@host:5432/<database>."
+        )
     if env_bool("DATABASE_POOL", True):
         # psycopg's pool; Django requires persistent connections to be off with it.
         _db["CONN_MAX_AGE"] = 0
