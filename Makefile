@@ -34,7 +34,7 @@ venv: $(VENV)/.installed
 run: venv
 	@DEBUG=1 $(PY) manage.py migrate --noinput
 	@DEBUG=1 $(PY) manage.py seed_demo --if-empty
-	@DEBUG=1 $(PY) manage.py demo_operator
+	@DEBUG=1 $(PY) manage.py demo_operator --url http://$(HOST):$(PORT)/
 	@DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
 
 # The suite runs with production-like settings (DEBUG off) and a throwaway secret.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,9 @@ AGENT_FIELDS = (
 
 
 def agent_cache_key(name: str) -> str:
-    return f"agent-config:{name}"
+    # Hashed: a name may hold spaces or 200 characters, which cache keys must not (memcached
+    # rules, which Django checks for every backend and warns about on each read).
+    return "agent-config:" + hashlib.sha256(name.encode()).hexdigest()
 
 
 def _forget_agent(name: str) -> None:

@@ -130,6 +130,10 @@ if DATABASE_URL:
         raise ImproperlyConfigured(
             "DATABASE_URL must be a postgres:// URL (leave it unset for SQLite)."
         )
+    if not _db.get("NAME"):
+        raise ImproperlyConfigured(
+            "DATABASE_URL names no database: use postgres://user@host:5432/<database>."
+        )
     if env_bool("DATABASE_POOL", True):
         # psycopg's pool; Django requires persistent connections to be off with it.
         _db["CONN_MAX_AGE"] = 0
@@ -247,3 +251,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
 }
+
+# --- Backups --------------------------------------------------------------------------------
+# `dumpdata --format jsonl` / `loaddata x.jsonl` use Logdeck's JSON Lines (config/backup.py):
+# exact microseconds and one natural-key lookup per related object, not per row.
+SERIALIZATION_MODULES = {"jsonl": "config.backup"}

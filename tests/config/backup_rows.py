@@ -1,0 +1,179 @@
+"""Run inside a `manage.py`-configured process (see test_backup.py) against one database:
+
+    python -m tests.config.backup_rows edge-cases        add the hand-made awkward rows
+    python -m tests.config.backup_rows snapshot OUT      write every field of every row to OUT
+
+A snapshot holds Python values as the ORM reads them (datetimes, UUIDs, dicts), pickled, so the
+test compares field values, never serialised text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import pickle
+import sys
+import uuid
+from typing import Any
+
+Snapshot = dict[str, dict[Any, dict[str, Any]]]
+
+# Rebuilt by `migrate` on each side and left out of the backup on purpose.
+NOT_BACKED_UP = {"contenttypes.contenttype", "auth.permission", "sessions.session"}
+
+
+def _at(day: int, micro: int) -> dt.datetime:
+    return dt.datetime(2026, 11, day, 13, 37, 42, micro, tzinfo=dt.UTC)
+
+
+def add_edge_cases() -> None:
+    """Rows that break naive round trips: unicode, nested JSON with nulls, microseconds, NULL
+    foreign keys, memories with empty scope parts, API keys, groups, an admin log entry."""
+    from django.contrib.admin.models import ADDITION, LogEntry
+    from django.contrib.auth.models import Group, Permission
+    from django.contrib.contenttypes.models import ContentType
+
+    from agents.models import Agent, User
+    from agents.services import api_key_create, api_key_revoke
+    from memories.models import Memory
+    from sessions_app.models import Checkpoint, Message, Session, ToolCall
+
+    nested = {
+        "a": {"b": [1, None, {"c": None, "d": []}], "e": {}},
+        "unicode": "Zoë 李雷 Ђорђе 🚀 \u2028 \u0085 tab\tnewline\n",
+        "html": "<script>alert('x')</script> & \"quotes\"",
+        "float": 1e-7,
+        "big": 2**53,
+        "neg": -0.5,
+        "bool": False,
+    }
+    person = User.objects.create_user(
+        "zoë.ünïcode@exämple.com", name="Zoë Ünïcode 李雷", user_data=nested
+    )
+    person.created_at = _at(1, 1)
+    person.save(update_fields=["created_at"])
+    operator = User.objects.create_user(
+        "edge-operator@logdeck.test", password="correct horse battery staple", is_staff=True
+    )
+    auditors = Group.objects.create(name="auditors")
+    auditors.permissions.set(Permission.objects.filter(codename__in=["view_agent", "view_memory"]))
+    operator.groups.set([auditors, Group.objects.get(name="viewer")])
+    operator.user_permissions.set(Permission.objects.filter(codename="change_memory"))
+    api_key_create(user=operator, scope="write", name="runtime 🚀", expires_at=_at(30, 999_999))
+    api_key_revoke(api_key=api_key_create(user=operator, scope="read").api_key)
+
+    agent = Agent.objects.create(
+        name="édge agent/with spaces",
+        config={"tools": None, "nested": nested},
+        system_prompt="Line one\r\nLine two\ttab",
+        created_at=_at(2, 999_999),
+    )
+    anonymous = Session.objects.create(
+        id=uuid.UUID("00000000-0000-4000-8000-000000000001"),
+        agent=agent,
+        user=None,  # a NULL foreign key
+        name="",
+        metadata={"none": None, "list": [None]},
+        created_at=_at(3, 1),
+        last_activity_at=_at(3, 500_000),
+        finished_at=_at(3, 999_999),
+        message_count=2,
+        tool_call_count=2,
+        error_count=1,
+    )
+    asked = Message.objects.create(
+        session=anonymous,
+        agent=agent,
+        seq=0,
+        role="assistant",
+        content_type="tool_use",
+        text_content="x" * 100_000 + " ünïcode 🚀",
+        raw=nested,
+        input_tokens=0,
+        created_at=_at(3, 123_456),
+    )
+    Message.objects.create(
+        session=anonymous, agent=agent, seq=1, role="tool", content_type="tool_result", raw=None
+    )
+    ToolCall.objects.create(
+        session=anonymous,
+        agent=agent,
+        message=asked,
+        call_id="call_ü",
+        tool_name="lookup",
+        input=nested,
+        output=None,
+        state="failed",
+        is_error=True,
+        error_message="Order 42 not found in /var/data/x.json",
+        error_fingerprint="Order <n> not found in <path>",
+        approval={"by": None, "decision": "approved"},
+        created_at=_at(3, 654_321),
+        finished_at=_at(3, 654_322),
+    )
+    ToolCall.objects.create(
+        session=anonymous, agent=agent, message=None, tool_name="orphan", input=[1, "two", None]
+    )
+    Checkpoint.objects.create(
+        session=anonymous, type="", data=[{"step": None}], created_at=_at(4, 7)
+    )
+    for agent_part, user_part in ((None, None), (agent, None), (None, person), (agent, person)):
+        Memory.objects.create(
+            name="same name in every scope",
+            agent=agent_part,
+            user=user_part,
+            session=anonymous if agent_part else None,
+            content="🚀 ünïcode",
+            metadata=nested,
+        )
+    LogEntry.objects.log_actions(
+        user_id=operator.pk,
+        queryset=[agent],
+        action_flag=ADDITION,
+        change_message=[{"added": {}}],
+    )
+    assert ContentType.objects.get_for_model(Agent)
+
+
+def snapshot() -> Snapshot:
+    """Every concrete field and many-to-many of every backed-up row, keyed by model and pk."""
+    from django.apps import apps
+    from django.contrib.contenttypes.models import ContentType
+
+    rows: Snapshot = {}
+    for model in apps.get_models():
+        label = model._meta.label_lower
+        if label in NOT_BACKED_UP:
+            continue
+        table: dict[Any, dict[str, Any]] = {}
+        for obj in model._default_manager.order_by("pk"):
+            values: dict[str, Any] = {}
+            for field in model._meta.concrete_fields:
+                value = getattr(obj, field.attname)
+                if field.is_relation and field.related_model is ContentType and value:
+                    # Content type ids are local to each database; their natural key is not.
+                    value = ContentType.objects.get_for_id(value).natural_key()
+                values[field.attname] = value
+            for field in model._meta.many_to_many:
+                related = getattr(obj, field.name).all()
+                values[field.name] = sorted(
+                    r.natural_key() if hasattr(r, "natural_key") else r.pk for r in related
+                )
+            table[obj.pk] = values
+        rows[label] = table
+    return rows
+
+
+if __name__ == "__main__":
+    import django
+
+    sys.path.insert(0, os.getcwd())
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    django.setup()
+    if sys.argv[1] == "edge-cases":
+        add_edge_cases()
+    elif sys.argv[1] == "snapshot":
+        with open(sys.argv[2], "wb") as out:
+            pickle.dump(snapshot(), out)
+    else:
+        raise SystemExit(f"unknown command {sys.argv[1]!r}")

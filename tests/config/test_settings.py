@@ -1,0 +1,176 @@
+"""Settings come from the environment: each case starts Python afresh with exactly the
+variables given, as a deployment would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import redis
+from django.contrib.staticfiles.storage import staticfiles_storage
+from django.core.management import call_command
+from django.test import Client
+
+ROOT = Path(__file__).resolve().parents[2]
+REDIS_URL = os.environ.get("LOGDECK_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
+PRODUCTION = {
+    "SECRET_KEY": "k3y-" + "x7Qp9vLm2ZrT8wYc4NbHs6JdKf1GaE0uVoRi5PtMqWn3BjXh",
+    "ALLOWED_HOSTS": "logdeck.example.com",
+}
+
+
+def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "PYTHONPATH": str(ROOT),
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _setting(expression: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return _python(
+        f"import django; django.setup(); from django.conf import settings; print({expression})",
+        **env,
+    )
+
+
+def _manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return _python(
+        f"import runpy, sys; sys.argv = {['manage.py', *args]!r}; "
+        "runpy.run_path('manage.py', run_name='__main__')",
+        **env,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "SECRET_KEY is not set"),
+        ({"SECRET_KEY": PRODUCTION["SECRET_KEY"]}, "ALLOWED_HOSTS is not set"),
+        ({"SECRET_KEY": PRODUCTION["SECRET_KEY"], "ALLOWED_HOSTS": " , "}, "ALLOWED_HOSTS is not"),
+        ({"DEBUG": "banana"}, "DEBUG='banana' is not a boolean"),
+        ({**PRODUCTION, "DATABASE_URL": "postgres://u@db:notaport/x"}, "DATABASE_URL is malformed"),
+        ({**PRODUCTION, "DATABASE_URL": "not a url"}, "DATABASE_URL is malformed"),
+        ({**PRODUCTION, "DATABASE_URL": "mysql://u@db/logdeck"}, "must be a postgres:// URL"),
+        ({**PRODUCTION, "DATABASE_URL": "sqlite:///x.sqlite3"}, "must be a postgres:// URL"),
+        ({**PRODUCTION, "DATABASE_URL": "postgres://"}, "DATABASE_URL names no database"),
+        (
+            {**PRODUCTION, "DATABASE_URL": "postgres://u@db/x", "DATABASE_POOL_MAX": "lots"},
+            "DATABASE_POOL_MAX='lots' is not an integer",
+        ),
+        ({**PRODUCTION, "SESSION_COOKIE_SECURE": "maybe"}, "SESSION_COOKIE_SECURE='maybe'"),
+    ],
+)
+def test_it_stops_with_a_clear_message_on_bad_settings(env, message):
+    result = _setting("'started'", **env)
+
+    assert result.returncode != 0
+    assert "started" not in result.stdout
+    assert "django.core.exceptions.ImproperlyConfigured: " in result.stderr
+    assert message in result.stderr
+
+
+def test_it_says_what_is_missing_in_one_line_from_manage_py():
+    result = _manage("check")
+
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "Logdeck cannot start: SECRET_KEY is not set. Set SECRET_KEY to a long random string, "
+        "or DEBUG=1 for development."
+    )
+
+
+def test_it_starts_with_debug_alone_on_sqlite_and_local_memory():
+    result = _setting(
+        "settings.DEBUG, settings.DATABASES['default']['ENGINE'], "
+        "settings.CACHES['default']['BACKEND'], settings.ALLOWED_HOSTS",
+        DEBUG="1",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        "True django.db.backends.sqlite3 django.core.cache.backends.locmem.LocMemCache "
+        "['127.0.0.1', 'localhost', 'testserver']"
+    )
+
+
+def test_it_uses_postgres_with_a_pool_from_database_url():
+    result = _setting(
+        "settings.DATABASES['default']['ENGINE'], settings.DATABASES['default']['NAME'], "
+        "settings.DATABASES['default']['OPTIONS']['pool']['max_size']",
+        **PRODUCTION,
+        DATABASE_URL="postgres://logdeck@db.internal:5432/logdeck",
+        DATABASE_POOL_MAX="7",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "django.db.backends.postgresql logdeck 7"
+
+
+def test_it_passes_check_deploy_with_production_values():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_it_fails_check_deploy_with_a_weak_secret_key():
+    # The check can fail: the same run with a short key is refused.
+    result = _manage(
+        "check", "--deploy", "--fail-level", "WARNING", **{**PRODUCTION, "SECRET_KEY": "short"}
+    )
+
+    assert result.returncode != 0
+    assert "security.W009" in result.stderr + result.stdout
+
+
+def _redis_or_skip() -> None:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip(f"no Redis at {REDIS_URL} (set LOGDECK_TEST_REDIS_URL)")
+
+
+def test_it_caches_in_redis_when_redis_url_is_set():
+    _redis_or_skip()
+    code = (
+        "import django, uuid; django.setup();"
+        "from django.core.cache import cache, caches;"
+        "key = 'settings-test-' + uuid.uuid4().hex;"
+        "cache.set(key, {'a': [1, None]}, 30);"
+        "print(type(caches['default']).__name__, cache.get(key), cache.make_key(key));"
+        "cache.delete(key)"
+    )
+
+    result = _python(code, **PRODUCTION, REDIS_URL=REDIS_URL, CACHE_PREFIX="logdeck-settings")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("RedisCache {'a': [1, None]} logdeck-settings:1:settings-test-")
+
+
+@pytest.mark.django_db
+def test_it_serves_static_files_with_whitenoise(settings, tmp_path):
+    # As in production: DEBUG off, hashed and compressed files collected into STATIC_ROOT.
+    settings.STATIC_ROOT = tmp_path
+    call_command("collectstatic", "--noinput", verbosity=0)
+    url = staticfiles_storage.url("admin/css/base.css")
+    assert url != "/static/admin/css/base.css", "the manifest storage names files by content"
+
+    response = Client().get(url, headers={"accept-encoding": "gzip"})
+
+    assert response.status_code == 200
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert "immutable" in response.headers["Cache-Control"]
+    body = b"".join(response.streaming_content)
+    assert body[:2] == b"\x1f\x8b"  # gzip
