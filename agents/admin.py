@@ -262,8 +262,9 @@ class ApiKeyAdmin(BigTableAdmin):
         secret = getattr(obj, "_issued_secret", None)
         if secret is None:
             return super().response_add(request, obj, post_url_continue)
-        # Rendered here rather than redirected, so the secret never sits in a message cookie.
-        response = TemplateResponse(
+        # Rendered here rather than redirected, so the secret never sits in a message cookie;
+        # the admin marks the response never_cache (no-store).
+        return TemplateResponse(
             request,
             self.issued_template,
             {
@@ -274,8 +275,6 @@ class ApiKeyAdmin(BigTableAdmin):
                 "title": "API key created",
             },
         )
-        response["Cache-Control"] = "no-store"
-        return response
 
     @admin.action(description="Revoke selected API keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:

@@ -41,8 +41,7 @@ class PrettyJSONFormField(forms.JSONField):
     """
 
     def __init__(self, *, empty_value: Any = None, **kwargs: Any) -> None:
-        self.empty_value = empty_value
-        super().__init__(**kwargs)
+        super().__init__(empty_value=empty_value, **kwargs)
 
     def to_python(self, value: Any) -> Any:
         if isinstance(value, str) and not value.strip() and not self.disabled:
