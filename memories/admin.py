@@ -37,6 +37,13 @@ class MemoryForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         agent, session = data.get("agent"), data.get("session")
+        name = data.get("name")
+        if name:
+            same = Memory.objects.in_scope(agent=agent, user=data.get("user")).filter(name=name)
+            if self.instance.pk is not None:
+                same = same.exclude(pk=self.instance.pk)
+            if same.exists():
+                self.add_error("name", "A memory of this name already exists in this scope.")
         if session is not None and agent is not None and session.agent_id != agent.pk:
             self.add_error("session", "The session belongs to another agent.")
         return data
