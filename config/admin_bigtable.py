@@ -85,6 +85,8 @@ class BigTableAdmin(admin.ModelAdmin):
     show_facets = ShowFacets.NEVER
     list_per_page = 50
     list_max_show_all = 200
+    # Rows counted beyond the current page before the count shows as "N+".
+    count_window = COUNT_WINDOW
     # Columns the changelist never loads (payloads, long texts); the change form loads them.
     changelist_deferred_fields: tuple[str, ...] = ()
     # What a delete takes with it: (model, lookup from that model to the deleted one).
@@ -116,6 +118,7 @@ class BigTableAdmin(admin.ModelAdmin):
             orphans,
             allow_empty_first_page,
             page_number=requested_page(request),
+            window=self.count_window,
         )
 
     def get_deleted_objects(

@@ -463,3 +463,22 @@ def test_it_pages_a_big_filtered_changelist(superuser_client: Client) -> None:
     last = superuser_client.get("/admin/sessions_app/message/?role__exact=assistant&p=21")
     assert last.status_code == 200
     assert last.content.count(b'class="action-select"') == 1  # 1,001 = 20 pages of 50 and 1
+
+
+def test_it_shows_a_capped_count_and_links_the_next_pages(
+    superuser_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sessions_app.admin import SessionAdmin
+
+    monkeypatch.setattr(SessionAdmin, "count_window", 10)  # 10 rows past the page, not 10,000
+    session = one_session()
+    many_sessions(session)
+    first = superuser_client.get("/admin/sessions_app/session/?has_errors=0").content.decode()
+    assert "60+ sessions" in first and "Select all 60+ sessions" in first
+    assert 'href="?has_errors=0&amp;p=2"' in first and "p=3" not in first
+    second = superuser_client.get("/admin/sessions_app/session/?has_errors=0&p=2").content.decode()
+    assert "110+ sessions" in second and 'href="?has_errors=0&amp;p=3"' in second
+    searched = superuser_client.get(
+        f"/admin/sessions_app/session/?q={session.agent.name}"
+    ).content.decode()
+    assert "60+ results" in searched
