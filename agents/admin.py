@@ -229,7 +229,7 @@ class ApiKeyAdmin(BigTableAdmin):
     ) -> type[forms.ModelForm]:
         if obj is None:
             kwargs["form"] = ApiKeyAddForm
-        return super().get_form(request, obj, change, **kwargs)
+        return super().get_form(request, obj, change=change, **kwargs)
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "user":

@@ -92,6 +92,56 @@ class BigTableAdmin(admin.ModelAdmin):
     # What a delete takes with it: (model, lookup from that model to the deleted one).
     delete_cascades: tuple[tuple[type[Model], str], ...] = ()
 
+    def __init__(self, model: type[Model], admin_site: admin.AdminSite) -> None:
+        super().__init__(model, admin_site)
+        self.json_fields = tuple(
+            f.name for f in model._meta.concrete_fields if isinstance(f, models.JSONField)
+        )
+        # A view-only page shows each JSON field through `pretty_<name>`, indented in a <pre>.
+        for name in self.json_fields:
+            setattr(self, f"pretty_{name}", self._json_display(name))
+
+    def _json_display(self, name: str) -> Any:
+        field = self.model._meta.get_field(name)
+
+        @admin.display(description=field.verbose_name)
+        def show(obj: Model) -> SafeString:
+            text = json.dumps(
+                getattr(obj, name),
+                ensure_ascii=False,
+                indent=2,
+                sort_keys=True,
+                cls=field.encoder,  # type: ignore[attr-defined]
+            )
+            return format_html("<pre>{}</pre>", text)
+
+        return show
+
+    def get_fieldsets(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+
+        def pretty(name: Any) -> Any:
+            if isinstance(name, tuple | list):
+                return tuple(pretty(n) for n in name)
+            return f"pretty_{name}" if name in self.json_fields else name
+
+        return [
+            (title, {**options, "fields": [pretty(name) for name in options["fields"]]})
+            for title, options in fieldsets
+        ]
+
+    def get_form(
+        self, request: HttpRequest, obj: Model | None = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if kwargs.get("fields"):
+            # Display-only names never reach the form.
+            kwargs["fields"] = [
+                f for f in kwargs["fields"] if not (isinstance(f, str) and f.startswith("pretty_"))
+            ]
+        return super().get_form(request, obj, change=change, **kwargs)
+
     def formfield_for_dbfield(
         self, db_field: models.Field[Any, Any], request: HttpRequest, **kwargs: Any
     ) -> forms.Field | None:

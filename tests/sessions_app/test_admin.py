@@ -482,3 +482,12 @@ def test_it_shows_a_capped_count_and_links_the_next_pages(
         f"/admin/sessions_app/session/?q={session.agent.name}"
     ).content.decode()
     assert "60+ results" in searched
+
+
+def test_it_shows_the_viewer_json_pretty_and_read_only(viewer_client: Client) -> None:
+    message = one_message()
+    Message.objects.filter(pk=message.pk).update(raw={"z": [1], "a": "<b>"})
+    body = viewer_client.get(f"/admin/sessions_app/message/{message.pk}/change/").content.decode()
+    pretty = "{\n  &quot;a&quot;: &quot;&lt;b&gt;&quot;,\n  &quot;z&quot;: [\n    1\n  ]\n}"
+    assert f"<pre>{pretty}</pre>" in body
+    assert "<textarea" not in body
