@@ -491,3 +491,13 @@ def test_it_shows_the_viewer_json_pretty_and_read_only(viewer_client: Client) ->
     pretty = "{\n  &quot;a&quot;: &quot;&lt;b&gt;&quot;,\n  &quot;z&quot;: [\n    1\n  ]\n}"
     assert f"<pre>{pretty}</pre>" in body
     assert "<textarea" not in body
+
+
+def test_it_finds_sessions_by_id_user_email_or_agent_name(superuser_client: Client) -> None:
+    session, other = one_session(), one_session()
+    url = "/admin/sessions_app/session/?q="
+    for term in (str(session.pk), session.user.email.upper(), session.agent.name):
+        body = superuser_client.get(url + term).content
+        assert f"/{session.pk}/change/".encode() in body, term
+        assert f"/{other.pk}/change/".encode() not in body, term
+    assert b"0 results" in superuser_client.get(url + "nobody").content
