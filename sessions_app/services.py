@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from agents.models import Agent, User
@@ -370,3 +370,159 @@ def checkpoint_save(
         data={} if data is None else data,
         created_at=created_at or timezone.now(),
     )
+
+
+# --- Single-record edits (the admin's "fix a record"); each keeps the session counters exact. ---
+
+TOOL_CALL_EDITABLE = (
+    "call_id",
+    "tool_name",
+    "input",
+    "output",
+    "state",
+    "is_error",
+    "error_message",
+    "approval",
+    "duration_ms",
+    "finished_at",
+)
+
+
+@transaction.atomic
+def tool_call_add(
+    *, session_id: uuid.UUID | str, call: ToolCallIn, message_id: int | None = None
+) -> ToolCall:
+    """Add one tool call to a session (optionally under one of its messages), counters included."""
+    session = _lock_session(session_id)
+    if not call.tool_name:
+        raise InvalidInput("tool_name is required.", field="tool_name")
+    if call.state not in ToolCallState.values:
+        raise InvalidInput(
+            f"state must be one of {', '.join(ToolCallState.values)}.", field="state"
+        )
+    if (
+        message_id is not None
+        and not Message.objects.filter(pk=message_id, session=session).exists()
+    ):
+        raise InvalidInput("The message belongs to another session.", field="message")
+    if call.call_id and ToolCall.objects.filter(session=session, call_id=call.call_id).exists():
+        raise Conflict("A tool call_id is used twice in this session.", field="call_id")
+    is_error = _tool_call_is_error(call)
+    now = timezone.now()
+    tool_call = ToolCall.objects.create(
+        session=session,
+        agent_id=session.agent_id,
+        message_id=message_id,
+        call_id=call.call_id,
+        tool_name=call.tool_name,
+        input=call.input,
+        output=call.output,
+        state=ToolCallState.FAILED if is_error and call.state in FINAL_STATES else call.state,
+        is_error=is_error,
+        error_message=call.error_message,
+        error_fingerprint=error_fingerprint(call.error_message) if is_error else "",
+        approval=call.approval,
+        duration_ms=call.duration_ms,
+        created_at=call.created_at or now,
+        finished_at=call.finished_at,
+    )
+    Session.objects.filter(pk=session.pk).update(
+        tool_call_count=F("tool_call_count") + 1,
+        error_count=F("error_count") + int(is_error),
+        updated_at=now,
+    )
+    return tool_call
+
+
+@transaction.atomic
+def tool_call_update(*, tool_call_id: int, **fields: Any) -> ToolCall:
+    """Change a tool call's fields; the error flag, fingerprint and session error count follow."""
+    unknown = set(fields) - set(TOOL_CALL_EDITABLE)
+    if unknown:
+        raise InvalidInput(f"Unknown field(s): {', '.join(sorted(unknown))}.", field=min(unknown))
+    call = ToolCall.objects.filter(pk=tool_call_id).first()
+    if call is None:
+        raise NotFound(f"No tool call {tool_call_id}.")
+    session = _lock_session(call.session_id)
+    call = ToolCall.objects.select_for_update().get(pk=tool_call_id)
+    if "state" in fields and fields["state"] not in ToolCallState.values:
+        raise InvalidInput(
+            f"state must be one of {', '.join(ToolCallState.values)}.", field="state"
+        )
+    new_call_id = fields.get("call_id", call.call_id)
+    if (
+        new_call_id
+        and new_call_id != call.call_id
+        and ToolCall.objects.filter(session=session, call_id=new_call_id).exists()
+    ):
+        raise Conflict("A tool call_id is used twice in this session.", field="call_id")
+    was_error = call.is_error
+    for name, value in fields.items():
+        setattr(call, name, value)
+    # A failed state is an error; the fingerprint exists only on errors (a database constraint).
+    call.is_error = call.is_error or call.state in FAILED_STATES
+    call.error_fingerprint = error_fingerprint(call.error_message) if call.is_error else ""
+    call.save()
+    delta = int(call.is_error) - int(was_error)
+    if delta:
+        Session.objects.filter(pk=session.pk).update(error_count=F("error_count") + delta)
+    return call
+
+
+@transaction.atomic
+def tool_calls_delete(*, tool_calls: Any) -> int:
+    """Delete tool calls and take them off their sessions' counters; returns how many."""
+    ids = list(tool_calls.values_list("pk", flat=True))
+    # Lock the sessions first, in a fixed order, like every other writer does.
+    session_ids = sorted(
+        set(ToolCall.objects.filter(pk__in=ids).values_list("session_id", flat=True)), key=str
+    )
+    list(Session.objects.select_for_update().filter(pk__in=session_ids).order_by("pk"))
+    per_session = (
+        ToolCall.objects.filter(pk__in=ids)
+        .values("session_id")
+        .annotate(calls=Count("pk"), errors=Count("pk", filter=Q(is_error=True)))
+    )
+    for row in per_session:
+        Session.objects.filter(pk=row["session_id"]).update(
+            tool_call_count=F("tool_call_count") - row["calls"],
+            error_count=F("error_count") - row["errors"],
+            updated_at=timezone.now(),
+        )
+    deleted, _ = ToolCall.objects.filter(pk__in=ids).delete()
+    return deleted
+
+
+@transaction.atomic
+def messages_delete(*, messages: Any) -> int:
+    """Delete messages with their tool calls; the later messages of each session move up so `seq`
+    stays gapless, and the session counters are recounted. Returns how many messages went."""
+    ids = list(messages.values_list("pk", flat=True))
+    session_ids = sorted(
+        set(Message.objects.filter(pk__in=ids).values_list("session_id", flat=True)), key=str
+    )
+    sessions = list(Session.objects.select_for_update().filter(pk__in=session_ids).order_by("pk"))
+    deleted = Message.objects.filter(pk__in=ids).delete()[1].get(Message._meta.label, 0)
+    for session in sessions:
+        remaining = list(Message.objects.filter(session=session).order_by("seq").only("pk", "seq"))
+        position = {m.pk: i for i, m in enumerate(remaining)}
+        moved = [m for m in remaining if m.seq != position[m.pk]]
+        if moved:
+            # Two steps: out of the way first, so (session, seq) stays unique after every row.
+            shift = len(remaining) + max(m.seq for m in moved) + 1
+            for m in moved:
+                m.seq += shift
+            Message.objects.bulk_update(moved, ["seq"])
+            for m in moved:
+                m.seq = position[m.pk]
+            Message.objects.bulk_update(moved, ["seq"])
+        calls = ToolCall.objects.filter(session=session).aggregate(
+            calls=Count("pk"), errors=Count("pk", filter=Q(is_error=True))
+        )
+        Session.objects.filter(pk=session.pk).update(
+            message_count=len(remaining),
+            tool_call_count=calls["calls"],
+            error_count=calls["errors"],
+            updated_at=timezone.now(),
+        )
+    return deleted

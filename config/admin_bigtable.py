@@ -1,0 +1,221 @@
+"""The base of every Logdeck ModelAdmin: fit for tables of a million rows.
+
+- pages are counted by `BoundedCountPaginator` (an estimate or a capped count, never COUNT(*) of a
+  whole table), and the "N total" count and facet counts are off;
+- large columns are deferred in the changelist and loaded only by the change form;
+- JSON fields are edited pretty-printed (indent 2, sorted keys); invalid JSON is a form error;
+- a delete confirmation summarises what goes with capped counts, instead of loading and listing
+  every related row as the stock admin does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.options import ShowFacets
+from django.contrib.admin.utils import quote
+from django.contrib.admin.views.main import ChangeList
+from django.db import models
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
+from django.utils.safestring import SafeString
+from django.utils.text import capfirst
+
+from config.admin_paging import COUNT_WINDOW, BoundedCountPaginator, requested_page
+
+# How many of the objects being deleted are listed by name on a delete confirmation.
+DELETE_LIST_LIMIT = 20
+
+
+class PrettyJSONFormField(forms.JSONField):
+    """A JSON form field that shows its value indented and with sorted keys.
+
+    An emptied box means `empty_value` (the model field's default where NULL is not allowed).
+    """
+
+    def __init__(self, *, empty_value: Any = None, **kwargs: Any) -> None:
+        super().__init__(empty_value=empty_value, **kwargs)
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip() and not self.disabled:
+            return self.empty_value
+        return super().to_python(value)
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value  # the user's own text comes back unchanged, with the error beside it
+        return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, cls=self.encoder)
+
+
+class PrettyJSONWidget(forms.Textarea):
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(
+            attrs={"rows": 12, "cols": 90, "class": "vLargeTextField", "spellcheck": "false"}
+            | (attrs or {})
+        )
+
+
+def capped_count(queryset: QuerySet[Any], limit: int = COUNT_WINDOW) -> str:
+    """How many rows, counted through a LIMITed subquery: "42" or "10,000+"."""
+    counted = queryset.order_by().values("pk")[: limit + 1].count()
+    return f"{limit:,}+" if counted > limit else f"{counted:,}"
+
+
+class BigTableChangeList(ChangeList):
+    """A changelist that leaves the admin's `changelist_deferred_fields` unloaded."""
+
+    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet[Any]:
+        queryset = super().get_queryset(request, exclude_parameters)
+        deferred = getattr(self.model_admin, "changelist_deferred_fields", ())
+        return queryset.defer(*deferred) if deferred else queryset
+
+
+class BigTableAdmin(admin.ModelAdmin):
+    """A ModelAdmin whose changelist, forms and delete confirmation stay fast on big tables."""
+
+    paginator = BoundedCountPaginator
+    show_full_result_count = False
+    show_facets = ShowFacets.NEVER
+    list_per_page = 50
+    list_max_show_all = 200
+    # Rows counted beyond the current page before the count shows as "N+".
+    count_window = COUNT_WINDOW
+    # Columns the changelist never loads (payloads, long texts); the change form loads them.
+    changelist_deferred_fields: tuple[str, ...] = ()
+    # What a delete takes with it: (model, lookup from that model to the deleted one).
+    delete_cascades: tuple[tuple[type[Model], str], ...] = ()
+
+    def __init__(self, model: type[Model], admin_site: admin.AdminSite) -> None:
+        super().__init__(model, admin_site)
+        self.json_fields = tuple(
+            f.name for f in model._meta.concrete_fields if isinstance(f, models.JSONField)
+        )
+        # A view-only page shows each JSON field through `pretty_<name>`, indented in a <pre>.
+        for name in self.json_fields:
+            setattr(self, f"pretty_{name}", self._json_display(name))
+
+    def _json_display(self, name: str) -> Any:
+        field = self.model._meta.get_field(name)
+
+        @admin.display(description=field.verbose_name)
+        def show(obj: Model) -> SafeString:
+            text = json.dumps(
+                getattr(obj, name),
+                ensure_ascii=False,
+                indent=2,
+                sort_keys=True,
+                cls=field.encoder,  # type: ignore[attr-defined]
+            )
+            return format_html("<pre>{}</pre>", text)
+
+        return show
+
+    def get_fieldsets(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+
+        def pretty(name: Any) -> Any:
+            if isinstance(name, tuple | list):
+                return tuple(pretty(n) for n in name)
+            return f"pretty_{name}" if name in self.json_fields else name
+
+        return [
+            (title, {**options, "fields": [pretty(name) for name in options["fields"]]})
+            for title, options in fieldsets
+        ]
+
+    def get_form(
+        self, request: HttpRequest, obj: Model | None = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if kwargs.get("fields"):
+            # Display-only names never reach the form.
+            kwargs["fields"] = [
+                f for f in kwargs["fields"] if not (isinstance(f, str) and f.startswith("pretty_"))
+            ]
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def formfield_for_dbfield(
+        self, db_field: models.Field[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> forms.Field | None:
+        if isinstance(db_field, models.JSONField):
+            kwargs.setdefault("form_class", PrettyJSONFormField)
+            kwargs.setdefault("widget", PrettyJSONWidget)
+            kwargs.setdefault("empty_value", None if db_field.null else db_field.get_default())
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return BigTableChangeList
+
+    def get_paginator(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Any],
+        per_page: int,
+        orphans: int = 0,
+        allow_empty_first_page: bool = True,
+    ) -> BoundedCountPaginator:
+        return self.paginator(
+            queryset,
+            per_page,
+            orphans,
+            allow_empty_first_page,
+            page_number=requested_page(request),
+            window=self.count_window,
+        )
+
+    def get_deleted_objects(
+        self, objs: Iterable[Model], request: HttpRequest
+    ) -> tuple[list[Any], dict[str, str], set[str], list[Any]]:
+        """A bounded summary of a delete: up to DELETE_LIST_LIMIT objects by name, then capped
+        counts per cascaded model (one query each), instead of every related row."""
+        if isinstance(objs, QuerySet):
+            shown = list(objs[: DELETE_LIST_LIMIT + 1])
+            total = capped_count(objs) if len(shown) > DELETE_LIST_LIMIT else f"{len(shown):,}"
+            ids: Any = objs.values("pk")
+        else:
+            shown = list(objs)
+            total = f"{len(shown):,}"
+            ids = [obj.pk for obj in shown]
+        if not shown:
+            return [], {}, set(), []
+        opts = self.model._meta
+        deleted: list[Any] = [self._deleted_link(obj) for obj in shown[:DELETE_LIST_LIMIT]]
+        if len(shown) > DELETE_LIST_LIMIT:
+            deleted.append(f"… and more {opts.verbose_name_plural} ({total} in all)")
+        model_count = {opts.verbose_name_plural: total}
+        perms_needed: set[str] = set()
+        for model, lookup in self.delete_cascades:
+            related = model._default_manager.filter(**{f"{lookup}__in": ids})
+            count = capped_count(related)
+            if count == "0":
+                continue
+            related_opts = model._meta
+            model_count[related_opts.verbose_name_plural] = count
+            deleted.append(f"{capfirst(related_opts.verbose_name_plural)}: {count}")
+            codename = f"{related_opts.app_label}.delete_{related_opts.model_name}"
+            if not request.user.has_perm(codename):
+                perms_needed.add(related_opts.verbose_name)
+        return deleted, model_count, perms_needed, []
+
+    def _deleted_link(self, obj: Model) -> SafeString:
+        opts = obj._meta
+        url = reverse(
+            f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_change",
+            args=(quote(obj.pk),),
+        )
+        return format_html('{}: <a href="{}">{}</a>', capfirst(opts.verbose_name), url, obj)
+
+
+def changelist_link(model: type[Model], label: str, **lookups: Any) -> SafeString:
+    """A link to `model`'s changelist filtered by `lookups` (e.g. a session's messages)."""
+    opts = model._meta
+    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+    return format_html('<a href="{}?{}">{}</a>', url, urlencode(lookups), label)

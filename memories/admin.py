@@ -1,0 +1,144 @@
+"""Admin for memories. A memory's name stays unique in its (agent, user) scope: the model's
+constraints are validated by the form, so a clash is a form error, never a database error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Substr
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from config.admin_bigtable import BigTableAdmin
+from memories.models import Memory
+from sessions_app.admin import owner_search
+
+PREVIEW_CHARS = 120
+
+
+class MemoryForm(forms.ModelForm):
+    class Meta:
+        model = Memory
+        fields = (
+            "name",
+            "agent",
+            "user",
+            "session",
+            "read_mode",
+            "access",
+            "description",
+            "content",
+            "metadata",
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        agent, session = data.get("agent"), data.get("session")
+        name = data.get("name")
+        if name:
+            same = Memory.objects.in_scope(agent=agent, user=data.get("user")).filter(name=name)
+            if self.instance.pk is not None:
+                same = same.exclude(pk=self.instance.pk)
+            if same.exists():
+                self.add_error("name", "A memory of this name already exists in this scope.")
+        if session is not None and agent is not None and session.agent_id != agent.pk:
+            self.add_error("session", "The session belongs to another agent.")
+        return data
+
+
+class ScopeFilter(admin.SimpleListFilter):
+    title = "scope"
+    parameter_name = "scope"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("agent_user", "Agent and user"),
+            ("agent", "Agent only"),
+            ("user", "User only"),
+            ("global", "Global"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Memory]) -> QuerySet[Memory]:
+        scopes = {
+            "agent_user": {"agent__isnull": False, "user__isnull": False},
+            "agent": {"agent__isnull": False, "user__isnull": True},
+            "user": {"agent__isnull": True, "user__isnull": False},
+            "global": {"agent__isnull": True, "user__isnull": True},
+        }
+        value = self.value()
+        return queryset.filter(**scopes[value]) if value in scopes else queryset
+
+
+@admin.register(Memory)
+class MemoryAdmin(BigTableAdmin):
+    form = MemoryForm
+    list_display = (
+        "name",
+        "agent",
+        "user",
+        "session_link",
+        "read_mode",
+        "access",
+        "content_preview",
+        "updated_at",
+    )
+    list_select_related = ("agent", "user")
+    list_filter = (ScopeFilter, "read_mode", "access", "agent")
+    search_fields = ("name",)  # see get_search_results
+    search_help_text = "A memory's exact name or id, a user's exact email, or an agent's name."
+    ordering = ("-updated_at", "-id")
+    sortable_by = ("updated_at",)
+    changelist_deferred_fields = (
+        "content",
+        "description",
+        "metadata",
+        "agent__config",
+        "agent__system_prompt",
+        "agent__description",
+        "user__user_data",
+        "user__password",
+    )
+    raw_id_fields = ("agent", "user", "session")
+    readonly_fields = ("id", "created_at", "updated_at")
+    fields = (
+        "id",
+        "name",
+        "agent",
+        "user",
+        "session",
+        "read_mode",
+        "access",
+        "description",
+        "content",
+        "metadata",
+        "created_at",
+        "updated_at",
+    )
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Memory], search_term: str
+    ) -> tuple[QuerySet[Memory], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        # Name has no index of its own (it is last in the scope constraints): a scan of
+        # memories, which number far fewer than messages.
+        return queryset.filter(owner_search(term) | Q(name=term)), False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Memory]:
+        return super().get_queryset(request).annotate(_preview=Substr("content", 1, PREVIEW_CHARS))
+
+    @admin.display(description="Session")
+    def session_link(self, memory: Memory) -> str:
+        if memory.session_id is None:
+            return "-"
+        url = reverse("admin:sessions_app_session_change", args=[memory.session_id])
+        return format_html('<a href="{}">{}</a>', url, str(memory.session_id)[:8])
+
+    @admin.display(description="Content")
+    def content_preview(self, memory: Memory) -> str:
+        return getattr(memory, "_preview", "")
