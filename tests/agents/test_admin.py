@@ -12,7 +12,7 @@ from django.test import Client
 
 from agents.models import Agent, ApiKey, User, api_key_hash
 from agents.selectors import agent_config
-from agents.services import api_key_create
+from agents.services import agent_cache_key, api_key_create
 from tests.admin_pages import PAGES, AdminCase, get_counting, plain_static_storage, unbounded_counts
 from tests.factories import AgentFactory, OperatorFactory, SessionFactory, UserFactory, conversation
 
@@ -167,7 +167,7 @@ def test_it_deactivates_agents_with_the_action(
 ) -> None:
     one, two, kept = AgentFactory(), AgentFactory(), AgentFactory()
     agent_config(name=one.name)  # cached, and must be dropped
-    with_cache = cache.get(f"agent-config:{one.name}")
+    with_cache = cache.get(agent_cache_key(one.name))
     assert with_cache is not None and with_cache["active"] is True
     with django_capture_on_commit_callbacks(execute=True):
         response = superuser_client.post(
@@ -202,7 +202,7 @@ def test_it_renames_an_agent_through_the_service(
     assert response.status_code == 302, response.content[:3000]
     agent.refresh_from_db()
     assert (agent.name, agent.config) == ("new-name", {"temperature": 0.5})
-    assert cache.get("agent-config:old-name") is None
+    assert cache.get(agent_cache_key("old-name")) is None
     assert agent_config(name="new-name")["config"] == {"temperature": 0.5}
 
 

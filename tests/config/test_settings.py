@@ -163,6 +163,10 @@ def test_it_caches_in_redis_when_redis_url_is_set():
 def test_it_serves_static_files_with_whitenoise(settings, tmp_path):
     # As in production: DEBUG off, hashed and compressed files collected into STATIC_ROOT.
     settings.STATIC_ROOT = tmp_path
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
     call_command("collectstatic", "--noinput", verbosity=0)
     url = staticfiles_storage.url("admin/css/base.css")
     assert url != "/static/admin/css/base.css", "the manifest storage names files by content"
