@@ -192,3 +192,29 @@ api.add_router("/messages", messages_router, tags=["messages"])
 api.add_router("/tool-calls", tool_calls_router, tags=["tool calls"])
 api.add_router("/memories", memories_router, tags=["memories"])
 api.add_router("/stats", stats_router, tags=["stats"])
+
+
+class ApiErrorShapeMiddleware:
+    """Answers a path under /api/ that no operation serves (404) or a method it does not take
+    (405) in the API's error shape too, instead of Django's HTML pages."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            request.path.startswith("/api/")
+            and response.status_code in (404, 405)
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            if response.status_code == 404:
+                shaped = error_response(request, 404, f"No API operation at {request.path}.")
+            else:
+                allowed = response.get("Allow", "")
+                shaped = error_response(
+                    request, 405, f"{request.method} is not allowed here; use {allowed}."
+                )
+                shaped["Allow"] = allowed
+            return shaped
+        return response

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -17,7 +18,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db.models import QuerySet
 from ninja import Field, Schema
-from pydantic import AfterValidator, ConfigDict
+from pydantic import AfterValidator, BeforeValidator, ConfigDict
 
 from config.keyset import keyset_page
 
@@ -47,7 +48,17 @@ def _utc(value: dt.datetime) -> dt.datetime:
         raise ValueError("the time is out of range once converted to UTC") from None
 
 
-Moment = Annotated[dt.datetime, AfterValidator(_utc)]
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _iso_only(value: Any) -> Any:
+    # Pydantic would also take a number as seconds since 1970; a date-time here is ISO 8601.
+    if isinstance(value, dt.datetime) or (isinstance(value, str) and ISO_DATE.match(value)):
+        return value
+    raise ValueError("must be an ISO 8601 date-time, like 2026-01-31T09:30:00Z")
+
+
+Moment = Annotated[dt.datetime, BeforeValidator(_iso_only), AfterValidator(_utc)]
 
 
 def _email(value: str) -> str:
