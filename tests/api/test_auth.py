@@ -119,6 +119,7 @@ def test_it_keeps_last_used_at_without_a_write_per_request(
     world: World, write_secret: str, django_assert_num_queries
 ):
     api = ApiClient(write_secret)
+    ApiKey.objects.filter(name="runtime").update(last_used_at=None)
     api.get("/agents")
     key = ApiKey.objects.get(name="runtime")
     first = key.last_used_at
