@@ -15,7 +15,7 @@ from ninja import NinjaAPI
 from ninja.errors import HttpError, Throttled, ValidationError
 from ninja.parser import Parser
 
-from config.api_auth import READ_AUTH
+from config.api_auth import READ_AUTH, docs_access
 from config.api_schemas import NO_NUL
 from config.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 
@@ -50,6 +50,7 @@ api = NinjaAPI(
     urls_namespace="api",
     auth=READ_AUTH,
     parser=StrictJsonParser(),
+    docs_decorator=docs_access,
 )
 
 ERROR_CODES = {

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
 from django.core.cache import cache
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Throttled
 from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
@@ -128,3 +131,35 @@ class StaffSessionAuth(APIKeyCookie):
 
 READ_AUTH = [ApiKeyAuth(write=False), StaffSessionAuth(write=False)]
 WRITE_AUTH = [ApiKeyAuth(write=True), StaffSessionAuth(write=True)]
+
+
+def docs_access(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The schema and the docs page are for staff logged in or callers with a key, like the data:
+    others get a login page (docs) or a 401 in the API's error shape (openapi.json)."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and user.is_active and user.is_staff:
+            return view(request, *args, **kwargs)
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            wait = auth_retry_after(request)
+            if wait is None:
+                if token.isprintable() and api_key_authenticate(secret=token.strip()):
+                    return view(request, *args, **kwargs)
+                auth_failure_record(request)
+            else:
+                response = _error_json(429, f"Too many failed attempts; retry in {wait} seconds.")
+                response["Retry-After"] = str(wait)
+                return response
+        if not request.path.endswith(".json"):
+            return redirect_to_login(request.get_full_path())
+        return _error_json(401, "Authenticate with `Authorization: Bearer <key>` or a staff login.")
+
+    return wrapped
+
+
+def _error_json(status: int, message: str) -> JsonResponse:
+    code = {401: "unauthenticated", 429: "rate_limited"}[status]
+    return JsonResponse({"error": {"code": code, "message": message, "fields": []}}, status=status)

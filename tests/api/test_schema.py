@@ -8,7 +8,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from config.api import api as ninja_api
-from tests.api.conftest import ApiClient
+from tests.api.conftest import ApiClient, assert_error
 from tests.api.operations import LABELS
 
 pytestmark = pytest.mark.django_db
@@ -52,3 +52,19 @@ def test_it_declares_the_error_statuses_of_every_operation():
 def test_it_never_uses_all_fields_schemas():
     for name, component in _schema()["components"]["schemas"].items():
         assert "__all__" not in str(component), name
+
+
+def test_it_shows_the_schema_and_docs_only_to_staff_or_key_holders(
+    anon_api: ApiClient, api: ApiClient, operator_client, end_user
+):
+    from django.test import Client
+
+    assert_error(anon_api.get("/openapi.json"), 401)
+    assert_error(ApiClient("ldk_00000000_wrong").get("/openapi.json"), 401)
+    docs = anon_api.get("/docs")
+    assert docs.status_code == 302 and "/accounts/login/" in docs["Location"]
+    assert api.get("/openapi.json").status_code == 200
+    assert operator_client.get("/api/v1/openapi.json").status_code == 200
+    customer = Client()
+    customer.force_login(end_user)
+    assert customer.get("/api/v1/openapi.json").status_code == 401
