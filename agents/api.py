@@ -24,6 +24,7 @@ from config.api_schemas import (
     WRITE,
     DeletedOut,
     Email,
+    Flag,
     InputSchema,
     JsonObject,
     Moment,
@@ -161,7 +162,7 @@ class AgentFieldsIn(InputSchema):
     config: JsonObject = None
     system_prompt: text() = None
     version: text(100) = None
-    active: bool = None
+    active: Flag = None
     run_id: text(200) = None
 
 

@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db.models import QuerySet
 from ninja import Field, Schema
-from pydantic import AfterValidator, BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Strict
 
 from config.keyset import keyset_page
 
@@ -34,7 +34,9 @@ def text(max_length: int | None = None, *, min_length: int = 0) -> Any:
 
 Text = text()
 Name = text(200, min_length=1)
-PositiveInt32 = Annotated[int, Field(ge=0, le=INT32_MAX)]
+# In bodies, JSON types are kept: 0 is not false, false is not 0, "5" is not 5.
+PositiveInt32 = Annotated[int, Strict(), Field(ge=0, le=INT32_MAX)]
+Flag = Annotated[bool, Strict()]
 RowId = Annotated[int, Field(ge=1, le=INT64_MAX)]
 
 

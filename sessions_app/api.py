@@ -23,6 +23,7 @@ from config.api_schemas import (
     NO_NUL,
     WRITE,
     DeletedOut,
+    Flag,
     InputSchema,
     JsonObject,
     JsonValue,
@@ -246,7 +247,7 @@ class ToolCallIn_(InputSchema):
     input: JsonValue = None
     output: JsonValue = None
     state: StateName = "completed"
-    is_error: bool = False
+    is_error: Flag = False
     error_message: text() = ""
     approval: JsonObject | None = None
     duration_ms: PositiveInt32 | None = None

@@ -129,3 +129,13 @@ def test_it_refuses_a_json_body_that_is_not_an_object(api: ApiClient):
         response = api.post("/agents", raw=raw)
         assert response.status_code in (400, 422), raw
         assert json.loads(response.content)["error"]
+
+
+def test_it_keeps_json_types_in_bodies(api: ApiClient, session):
+    assert_error(api.post("/agents", {"name": "x", "active": 0}), 422, "active")
+    body = {"messages": [{"role": "user", "input_tokens": "5"}]}
+    assert_error(api.post(f"/sessions/{session.pk}/messages", body), 422, "messages.0.input_tokens")
+    call = {"tool_name": "t", "is_error": "yes"}
+    body = {"messages": [{"role": "assistant", "tool_calls": [call]}]}
+    path = "messages.0.tool_calls.0.is_error"
+    assert_error(api.post(f"/sessions/{session.pk}/messages", body), 422, path)
