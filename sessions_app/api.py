@@ -7,7 +7,7 @@ import binascii
 import datetime as dt
 import json
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from django.db.models import Prefetch, Q, prefetch_related_objects
@@ -79,6 +79,17 @@ UserFilter = Field(
 assert set(RoleName.__args__) == set(Role.values)
 assert set(ContentTypeName.__args__) == set(ContentType.values)
 assert set(StateName.__args__) == set(ToolCallState.values)
+
+
+# The console links media: only web addresses, never `javascript:` or `data:` from agent output.
+MediaUrl = Annotated[
+    str,
+    Field(
+        max_length=2000,
+        pattern=r"^(https?://[^\s\x00]+)?$",
+        description="An http(s) URL of the message's media, or empty.",
+    ),
+]
 
 
 def _agent_id(ref: str | None) -> int | None:
@@ -259,7 +270,7 @@ class MessageIn_(InputSchema):
     role: RoleName
     content_type: ContentTypeName = "text"
     text_content: text() = ""
-    media_url: text(2000) = ""
+    media_url: MediaUrl = ""
     model: text(200) = ""
     input_tokens: PositiveInt32 | None = None
     output_tokens: PositiveInt32 | None = None

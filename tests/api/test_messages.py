@@ -192,3 +192,22 @@ def test_it_gets_one_message_with_its_payload_and_tool_calls(api: ApiClient, ses
     out = api.get(f"/messages/{message_id}").json()
     assert out["raw"] == {"provider": "payload"}
     assert out["tool_calls"][0]["call_id"] == "call_0"
+
+
+def test_it_takes_only_web_addresses_as_media(api: ApiClient, session: Session):
+    for url in ("javascript:alert(1)", "data:text/html,<script>", "ftp://x", "https://a b"):
+        body = {"messages": [{"role": "user", "media_url": url}]}
+        response = api.post(f"/sessions/{session.pk}/messages", body)
+        assert_error(response, 422, "messages.0.media_url")
+    body = {"messages": [{"role": "user", "media_url": "https://cdn.example.com/a.png"}]}
+    assert api.post(f"/sessions/{session.pk}/messages", body).status_code == 201
+
+
+def test_it_returns_hostile_text_as_data_not_markup(api: ApiClient, session: Session):
+    hostile = '<script>alert("x")</script>'
+    body = {"messages": [{"role": "assistant", "text_content": hostile}]}
+    api.post(f"/sessions/{session.pk}/messages", body)
+    response = api.get(f"/sessions/{session.pk}/messages")
+    assert response["Content-Type"].startswith("application/json")
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response.json()["items"][0]["text_content"] == hostile
