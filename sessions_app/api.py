@@ -96,7 +96,8 @@ def _agent_id(ref: str | None) -> int | None:
     """An agent filter: an id is used as is, a name is looked up (404 if there is none)."""
     if ref is None:
         return None
-    return int(ref) if ref.isdigit() and len(ref) < 19 else agent_get(ref=ref).pk
+    is_id = ref.isascii() and ref.isdigit() and len(ref) < 19
+    return int(ref) if is_id else agent_get(ref=ref).pk
 
 
 def _user(ref: str | None) -> User | None:

@@ -139,3 +139,13 @@ def test_it_keeps_json_types_in_bodies(api: ApiClient, session):
     body = {"messages": [{"role": "assistant", "tool_calls": [call]}]}
     path = "messages.0.tool_calls.0.is_error"
     assert_error(api.post(f"/sessions/{session.pk}/messages", body), 422, path)
+
+
+def test_it_reads_only_ascii_digits_as_ids(api: ApiClient, session):
+    # Found by schemathesis: "¹".isdigit() is true but int("¹") raises.
+    for ref in ("¹", "٣", "²³"):
+        assert_error(api.get(f"/agents/{ref}"), 404)
+        assert_error(api.get(f"/users/{ref}"), 404)
+        assert_error(api.get("/memories", {"agent": ref}), 404)
+        assert_error(api.get("/sessions", {"agent": ref}), 404)
+        assert_error(api.get("/sessions", {"user": ref}), 404)
