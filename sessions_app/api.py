@@ -253,7 +253,7 @@ class TranscriptPage(Schema):
     next_cursor: str | None
 
 
-class ToolCallIn_(InputSchema):
+class ToolCallBody(InputSchema):
     tool_name: text(200, min_length=1)
     call_id: text(200) = Field(default="", description="The provider's id, unique in a session.")
     input: JsonValue = None
@@ -267,7 +267,7 @@ class ToolCallIn_(InputSchema):
     finished_at: Moment | None = None
 
 
-class MessageIn_(InputSchema):
+class MessageBody(InputSchema):
     role: RoleName
     content_type: ContentTypeName = "text"
     text_content: text() = ""
@@ -282,11 +282,11 @@ class MessageIn_(InputSchema):
         description="Position in the session. Resending a stored message at its seq is a "
         "no-op; a different message at a taken seq is 409. Omit it to append at the end.",
     )
-    tool_calls: list[ToolCallIn_] = []
+    tool_calls: list[ToolCallBody] = []
 
 
 class AppendIn(InputSchema):
-    messages: list[MessageIn_] = Field(
+    messages: list[MessageBody] = Field(
         description="All stored or none; at most API_MAX_BATCH (1000) messages per request."
     )
 
@@ -491,7 +491,7 @@ def session_delete_op(request: HttpRequest, session_id: uuid.UUID) -> dict[str, 
 # --- messages --------------------------------------------------------------------------------
 
 
-def _message_in(message: MessageIn_) -> MessageIn:
+def _message_in(message: MessageBody) -> MessageIn:
     fields = message.model_dump(exclude={"tool_calls"})
     calls = [ToolCallIn(**call.model_dump()) for call in message.tool_calls]
     return MessageIn(**fields, tool_calls=calls)
