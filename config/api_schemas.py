@@ -34,9 +34,17 @@ def text(max_length: int | None = None, *, min_length: int = 0) -> Any:
 
 Text = text()
 Name = text(200, min_length=1)
-# In bodies, JSON types are kept: 0 is not false, false is not 0, "5" is not 5.
-PositiveInt32 = Annotated[int, Strict(), Field(ge=0, le=INT32_MAX)]
-Flag = Annotated[bool, Strict()]
+
+
+def _json_integer(value: Any) -> Any:
+    # JSON types are kept: false is not 0 and "5" is not 5; 5.0 is 5, as JSON Schema says.
+    if isinstance(value, bool | str):
+        raise ValueError("must be a JSON integer")
+    return value
+
+
+PositiveInt32 = Annotated[int, BeforeValidator(_json_integer), Field(ge=0, le=INT32_MAX)]
+Flag = Annotated[bool, Strict()]  # true or false, not 0, 1 or "yes"
 RowId = Annotated[int, Field(ge=1, le=INT64_MAX)]
 
 

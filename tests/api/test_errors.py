@@ -149,3 +149,12 @@ def test_it_reads_only_ascii_digits_as_ids(api: ApiClient, session):
         assert_error(api.get("/memories", {"agent": ref}), 404)
         assert_error(api.get("/sessions", {"agent": ref}), 404)
         assert_error(api.get("/sessions", {"user": ref}), 404)
+
+
+def test_it_takes_an_integral_float_as_an_integer_like_json_schema(api: ApiClient, session):
+    body = {"messages": [{"role": "user", "input_tokens": 12.0}]}
+    response = api.post(f"/sessions/{session.pk}/messages", body)
+    assert response.status_code == 201
+    assert response.json()["items"][0]["input_tokens"] == 12
+    body = {"messages": [{"role": "user", "input_tokens": 12.5}]}
+    assert_error(api.post(f"/sessions/{session.pk}/messages", body), 422, "messages.0.input_tokens")
