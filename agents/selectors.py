@@ -27,7 +27,9 @@ def agent_list(*, active_only: bool = False) -> QuerySet[Agent]:
 
 def agent_get(*, ref: int | str) -> Agent:
     """An agent by id or by name."""
-    lookup = {"pk": int(ref)} if isinstance(ref, int) or str(ref).isdigit() else {"name": ref}
+    # ASCII digits only: "¹".isdigit() is true, yet int("¹") fails.
+    is_id = isinstance(ref, int) or (str(ref).isascii() and str(ref).isdigit())
+    lookup = {"pk": int(ref)} if is_id else {"name": ref}
     agent = Agent.objects.filter(**lookup).first()
     if agent is None and "pk" in lookup:
         agent = Agent.objects.filter(name=str(ref)).first()
@@ -66,7 +68,7 @@ def end_user_list() -> QuerySet[User]:
 def end_user_get(*, ref: int | str) -> User:
     """An end user by id or email; operators are invisible here."""
     users = User.objects.end_users()
-    if isinstance(ref, int) or str(ref).isdigit():
+    if isinstance(ref, int) or (str(ref).isascii() and str(ref).isdigit()):
         user = users.filter(pk=int(ref)).first()
     else:
         user = users.filter(email=User.objects.normalize_email(str(ref))).first()

@@ -1,11 +1,221 @@
-"""The JSON API: one NinjaAPI at /api/v1/, a Router per app."""
+"""The JSON API: one NinjaAPI at /api/v1/, a Router per app, one error shape for everything."""
 
+from __future__ import annotations
+
+import json
+import logging
+import math
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import DataError, IntegrityError
+from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
+from ninja.errors import HttpError, Throttled, ValidationError
+from ninja.parser import Parser
+
+from config.api_auth import READ_AUTH, docs_access
+from config.api_schemas import NO_NUL
+from config.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+
+logger = logging.getLogger(__name__)
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+class StrictJsonParser(Parser):
+    """JSON as the RFC says: NaN, Infinity and numbers that overflow to infinity are malformed."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        return json.loads(request.body, parse_constant=_no_constants, parse_float=_finite)
+
 
 api = NinjaAPI(
     title="Logdeck API",
     version="1",
     description="Write and query what AI agents persist: users, agents, sessions, messages, "
-    "tool calls, memories and checkpoints.",
+    "tool calls, memories and checkpoints. Authenticate with `Authorization: Bearer <key>` "
+    "(`manage.py create_api_key`). Lists answer `{items, next_cursor}`; pass `cursor` back for "
+    "the next page. Every error is `{error: {code, message, fields: [{path, message}]}}`.",
     urls_namespace="api",
+    auth=READ_AUTH,
+    parser=StrictJsonParser(),
+    docs_decorator=docs_access,
 )
+
+ERROR_CODES = {
+    400: "malformed_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    422: "invalid",
+    429: "rate_limited",
+    500: "server_error",
+}
+
+
+def error_response(
+    request: HttpRequest,
+    status: int,
+    message: str,
+    *,
+    fields: list[dict[str, str]] | None = None,
+    code: str | None = None,
+) -> HttpResponse:
+    """The one error shape: `{"error": {"code", "message", "fields": [{"path", "message"}]}}`."""
+    body = {
+        "error": {
+            "code": code or ERROR_CODES.get(status, "error"),
+            "message": message,
+            "fields": fields or [],
+        }
+    }
+    return api.create_response(request, body, status=status)
+
+
+def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    # ("body", "payload", "messages", 0, "role") -> "messages.0.role"; ("query", "limit") -> "limit"
+    parts = list(loc)
+    if parts and parts[0] == "body":
+        parts = parts[2:] if len(parts) > 2 else parts[1:]
+    elif parts and parts[0] in {"query", "path", "header", "cookie"}:
+        parts = parts[1:]
+    return ".".join(str(p) for p in parts) or "body"
+
+
+def _field_message(error: dict[str, Any]) -> str:
+    if error.get("type") == "string_pattern_mismatch" and (
+        error.get("ctx", {}).get("pattern") == NO_NUL
+    ):
+        return "Text may not contain the NUL character (\\u0000)."
+    message = str(error.get("msg", "Invalid value."))
+    return message.removeprefix("Value error, ")
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    fields = [
+        {"path": _field_path(err.get("loc", ())), "message": _field_message(err)}
+        for err in exc.errors
+    ]
+    summary = "; ".join(f"{f['path']}: {f['message']}" for f in fields[:3])
+    return error_response(request, 422, f"The request is not valid: {summary}", fields=fields)
+
+
+@api.exception_handler(DomainError)
+def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    status = {NotFound: 404, Conflict: 409, InvalidInput: 422, Forbidden: 403}.get(type(exc), 422)
+    fields = [{"path": exc.field, "message": exc.message}] if exc.field else []
+    return error_response(request, status, exc.message, fields=fields)
+
+
+@api.exception_handler(Throttled)
+def on_throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
+    wait = max(1, math.ceil(exc.wait or 1))
+    response = error_response(
+        request, 429, f"Too many failed attempts with API keys; retry in {wait} seconds."
+    )
+    response["Retry-After"] = str(wait)
+    return response
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    message = exc.message
+    if exc.status_code == 400:
+        message = "The request body is not valid JSON (NaN and Infinity are not JSON numbers)."
+    elif exc.status_code == 401 and message == "Unauthorized":
+        message = "Authenticate with `Authorization: Bearer <key>` or a staff login."
+    return error_response(request, exc.status_code, message)
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return error_response(
+        request, 413, f"The request body is over the limit of {limit} bytes; send smaller batches."
+    )
+
+
+@api.exception_handler(Http404)
+def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error_response(request, 404, "Not found.")
+
+
+@api.exception_handler(IntegrityError)
+def on_integrity_error(request: HttpRequest, exc: IntegrityError) -> HttpResponse:
+    # Two writers raced for the same natural key or seq; the loser may simply retry.
+    logger.info("API write lost a race: %s", exc)
+    return error_response(
+        request, 409, "The write conflicts with a concurrent change; retry the request."
+    )
+
+
+@api.exception_handler(DataError)
+def on_data_error(request: HttpRequest, exc: DataError) -> HttpResponse:
+    # A value the schema let through but the database refused; the schema should be tightened.
+    logger.warning("API input refused by the database: %s", exc)
+    return error_response(request, 422, "A value is out of the range the database can store.")
+
+
+@api.exception_handler(Exception)
+def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    logger.exception("API error", exc_info=exc)
+    return error_response(request, 500, "Something went wrong on our side; it has been logged.")
+
+
+from agents.api import agents_router, users_router  # noqa: E402
+from memories.api import router as memories_router  # noqa: E402
+from sessions_app.api import (  # noqa: E402
+    messages_router,
+    sessions_router,
+    stats_router,
+    tool_calls_router,
+)
+
+api.add_router("/users", users_router, tags=["users"])
+api.add_router("/agents", agents_router, tags=["agents"])
+api.add_router("/sessions", sessions_router, tags=["sessions"])
+api.add_router("/messages", messages_router, tags=["messages"])
+api.add_router("/tool-calls", tool_calls_router, tags=["tool calls"])
+api.add_router("/memories", memories_router, tags=["memories"])
+api.add_router("/stats", stats_router, tags=["stats"])
+
+
+class ApiErrorShapeMiddleware:
+    """Answers a path under /api/ that no operation serves (404) or a method it does not take
+    (405) in the API's error shape too, instead of Django's HTML pages."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            request.path.startswith("/api/")
+            and response.status_code in (404, 405)
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            if response.status_code == 404:
+                shaped = error_response(request, 404, f"No API operation at {request.path}.")
+            else:
+                allowed = response.get("Allow", "")
+                shaped = error_response(
+                    request, 405, f"{request.method} is not allowed here; use {allowed}."
+                )
+                shaped["Allow"] = allowed
+            return shaped
+        return response

@@ -1,0 +1,730 @@
+"""API for sessions, their messages and tool calls, checkpoints, and activity stats."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import uuid
+from typing import Annotated, Any, Literal
+
+from django.conf import settings
+from django.db.models import Prefetch, Q, prefetch_related_objects
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema, Status
+from ninja.errors import HttpError
+
+from agents.models import User
+from agents.selectors import agent_get, end_user_get
+from config.api_auth import WRITE_AUTH
+from config.api_schemas import (
+    INT32_MAX,
+    NO_NUL,
+    WRITE,
+    DeletedOut,
+    Flag,
+    InputSchema,
+    JsonObject,
+    JsonValue,
+    Moment,
+    PageQuery,
+    PositiveInt32,
+    RowId,
+    page_size,
+    paged,
+    responses,
+    text,
+)
+from config.errors import InvalidInput, NotFound
+from config.keyset import encode_cursor
+from sessions_app.models import ContentType, Message, Role, Session, ToolCall, ToolCallState
+from sessions_app.selectors import (
+    SessionFilters,
+    activity_stats,
+    checkpoint_latest,
+    message_list,
+    session_get,
+    session_list,
+    tool_call_list,
+    tool_error_groups,
+)
+from sessions_app.services import (
+    MessageIn,
+    ToolCallIn,
+    checkpoint_save,
+    message_append,
+    session_delete,
+    session_finish,
+    session_start,
+    session_update,
+    tool_call_finish,
+)
+
+sessions_router = Router()
+messages_router = Router()
+tool_calls_router = Router()
+stats_router = Router()
+
+RoleName = Literal["system", "user", "assistant", "tool"]
+ContentTypeName = Literal["text", "tool_use", "tool_result"]
+StateName = Literal["pending", "approved", "denied", "running", "completed", "failed"]
+AgentFilter = Field(
+    default=None, max_length=200, pattern=NO_NUL, description="An agent's id or name."
+)
+UserFilter = Field(
+    default=None, max_length=254, pattern=NO_NUL, description="A user's id or email."
+)
+
+assert set(RoleName.__args__) == set(Role.values)
+assert set(ContentTypeName.__args__) == set(ContentType.values)
+assert set(StateName.__args__) == set(ToolCallState.values)
+
+
+# The console links media: only web addresses, never `javascript:` or `data:` from agent output.
+MediaUrl = Annotated[
+    str,
+    Field(
+        max_length=2000,
+        pattern=r"^(https?://[^\s\x00]+)?$",
+        description="An http(s) URL of the message's media, or empty.",
+    ),
+]
+
+
+def _agent_id(ref: str | None) -> int | None:
+    """An agent filter: an id is used as is, a name is looked up (404 if there is none)."""
+    if ref is None:
+        return None
+    is_id = ref.isascii() and ref.isdigit() and len(ref) < 19
+    return int(ref) if is_id else agent_get(ref=ref).pk
+
+
+def _user(ref: str | None) -> User | None:
+    return None if ref is None else end_user_get(ref=ref)
+
+
+# --- schemas ---------------------------------------------------------------------------------
+
+
+class SessionOut(Schema):
+    id: uuid.UUID
+    agent: int
+    agent_name: str
+    user: int | None
+    user_email: str | None
+    name: str
+    platform: str
+    metadata: dict[str, Any]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    last_activity_at: dt.datetime
+    finished_at: dt.datetime | None
+    is_active: bool
+    message_count: int
+    tool_call_count: int
+    error_count: int
+
+    @staticmethod
+    def resolve_agent(obj: Session) -> int:
+        return obj.agent_id
+
+    @staticmethod
+    def resolve_agent_name(obj: Session) -> str:
+        return obj.agent.name
+
+    @staticmethod
+    def resolve_user(obj: Session) -> int | None:
+        return obj.user_id
+
+    @staticmethod
+    def resolve_user_email(obj: Session) -> str | None:
+        return obj.user.email if obj.user_id else None
+
+
+class SessionPage(Schema):
+    items: list[SessionOut]
+    next_cursor: str | None
+
+
+class SessionStartIn(InputSchema):
+    agent: text(200, min_length=1) = Field(description="The agent's id or name.")
+    user: text(254, min_length=1) | None = Field(
+        default=None, description="An end user's id or email."
+    )
+    id: uuid.UUID | None = Field(default=None, description="The runtime's own session id.")
+    name: text(300) = ""
+    platform: text(100) = ""
+    metadata: JsonObject = Field(default_factory=dict)
+    created_at: Moment | None = Field(default=None, description="When it started (imports).")
+
+
+class SessionPatchIn(InputSchema):
+    name: text(300) = None
+    platform: text(100) = None
+    metadata: JsonObject = None
+    user: text(254, min_length=1) | None = Field(
+        default=None, description="An end user's id or email; null to clear."
+    )
+
+
+class SessionFinishIn(InputSchema):
+    finished_at: Moment | None = None
+
+
+class SessionQuery(PageQuery):
+    agent: str | None = AgentFilter
+    user: str | None = UserFilter
+    platform: text(100) | None = None
+    status: Literal["active", "finished"] | None = None
+    created_after: Moment | None = None
+    created_before: Moment | None = None
+    has_errors: bool | None = None
+
+
+class ToolCallOut(Schema):
+    id: int
+    session: uuid.UUID
+    message: int | None
+    call_id: str
+    tool_name: str
+    input: Any
+    output: Any
+    state: StateName
+    is_error: bool
+    error_message: str
+    error_fingerprint: str
+    approval: dict[str, Any] | None
+    duration_ms: int | None
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+
+    @staticmethod
+    def resolve_session(obj: ToolCall) -> uuid.UUID:
+        return obj.session_id
+
+    @staticmethod
+    def resolve_message(obj: ToolCall) -> int | None:
+        return obj.message_id
+
+
+class MessageOut(Schema):
+    id: int
+    session: uuid.UUID
+    agent: int
+    seq: int
+    role: RoleName
+    content_type: ContentTypeName
+    text_content: str
+    media_url: str
+    model: str
+    input_tokens: int | None
+    output_tokens: int | None
+    created_at: dt.datetime
+
+    @staticmethod
+    def resolve_session(obj: Message) -> uuid.UUID:
+        return obj.session_id
+
+    @staticmethod
+    def resolve_agent(obj: Message) -> int:
+        return obj.agent_id
+
+
+class MessageWithCallsOut(MessageOut):
+    tool_calls: list[ToolCallOut]
+
+    @staticmethod
+    def resolve_tool_calls(obj: Message) -> list[ToolCall]:
+        return list(obj.tool_calls.all())
+
+
+class MessageDetailOut(MessageWithCallsOut):
+    raw: Any
+
+
+class MessagePage(Schema):
+    items: list[MessageOut]
+    next_cursor: str | None
+
+
+class TranscriptPage(Schema):
+    items: list[MessageWithCallsOut]
+    next_cursor: str | None
+
+
+class ToolCallBody(InputSchema):
+    tool_name: text(200, min_length=1)
+    call_id: text(200) = Field(default="", description="The provider's id, unique in a session.")
+    input: JsonValue = None
+    output: JsonValue = None
+    state: StateName = "completed"
+    is_error: Flag = False
+    error_message: text() = ""
+    approval: JsonObject | None = None
+    duration_ms: PositiveInt32 | None = None
+    created_at: Moment | None = None
+    finished_at: Moment | None = None
+
+
+class MessageBody(InputSchema):
+    role: RoleName
+    content_type: ContentTypeName = "text"
+    text_content: text() = ""
+    media_url: MediaUrl = ""
+    model: text(200) = ""
+    input_tokens: PositiveInt32 | None = None
+    output_tokens: PositiveInt32 | None = None
+    raw: JsonValue = None
+    created_at: Moment | None = Field(default=None, description="The original time (imports).")
+    seq: PositiveInt32 | None = Field(
+        default=None,
+        description="Position in the session. Resending a stored message at its seq is a "
+        "no-op; a different message at a taken seq is 409. Omit it to append at the end.",
+    )
+    tool_calls: list[ToolCallBody] = []
+
+
+class AppendIn(InputSchema):
+    messages: list[MessageBody] = Field(
+        description="All stored or none; at most API_MAX_BATCH (1000) messages per request."
+    )
+
+
+class AppendOut(Schema):
+    created: int = Field(description="How many messages were new (0 for a replayed batch).")
+    items: list[MessageWithCallsOut]
+
+
+class ToolCallQuery(PageQuery):
+    agent: str | None = AgentFilter
+    session: uuid.UUID | None = None
+    tool_name: text(200) | None = None
+    is_error: bool | None = None
+    has_approval: bool | None = None
+    state: StateName | None = None
+    fingerprint: text(300) | None = Field(default=None, description="An error group's key.")
+    created_after: Moment | None = None
+    created_before: Moment | None = None
+
+
+class ToolCallPage(Schema):
+    items: list[ToolCallOut]
+    next_cursor: str | None
+
+
+class ToolCallPatchIn(InputSchema):
+    output: JsonValue = None
+    error_message: text(min_length=1) | None = Field(
+        default=None, description="Marks the call failed."
+    )
+    state: StateName | None = None
+    duration_ms: PositiveInt32 | None = None
+    approval: JsonObject | None = None
+    finished_at: Moment | None = None
+
+
+class ErrorGroupQuery(PageQuery):
+    agent: str | None = AgentFilter
+    tool_name: text(200) | None = None
+    since: Moment | None = None
+    until: Moment | None = None
+
+
+class ErrorGroupOut(Schema):
+    tool_name: str
+    fingerprint: str
+    count: int
+    sessions: int
+    first_seen: dt.datetime
+    last_seen: dt.datetime
+    sample_message: str
+
+
+class ErrorGroupPage(Schema):
+    items: list[ErrorGroupOut]
+    next_cursor: str | None
+
+
+class CheckpointIn(InputSchema):
+    type: text(100) = ""
+    data: JsonValue = None
+    created_at: Moment | None = None
+
+
+class CheckpointOut(Schema):
+    id: int
+    session: uuid.UUID
+    type: str
+    data: Any
+    created_at: dt.datetime
+
+    @staticmethod
+    def resolve_session(obj: Any) -> uuid.UUID:
+        return obj.session_id
+
+
+class CheckpointPage(Schema):
+    items: list[CheckpointOut]
+    next_cursor: str | None
+
+
+class StatsQuery(Schema):
+    days: int = Field(default=30, ge=1, le=366, description="Length of the per-day series.")
+
+
+class OverallStatsQuery(StatsQuery):
+    agent: str | None = AgentFilter
+
+
+class DayOut(Schema):
+    day: dt.date
+    messages: int
+    tool_errors: int
+
+
+class StatsOut(Schema):
+    agent: int | None = Field(description="The agent's id, or null for all agents.")
+    sessions: int
+    active_sessions: int
+    messages: int
+    tool_calls: int
+    tool_errors: int
+    tool_calls_by_state: dict[str, int]
+    success_rate: float | None = Field(
+        description="completed / (completed + failed); null before any call finished."
+    )
+    per_day: list[DayOut]
+
+
+# --- sessions --------------------------------------------------------------------------------
+
+
+@sessions_router.post(
+    "",
+    response=responses({201: SessionOut}, WRITE, 404),
+    auth=WRITE_AUTH,
+    summary="Start a session of an agent",
+)
+def session_start_op(request: HttpRequest, payload: SessionStartIn) -> Status[Session]:
+    session = session_start(
+        agent=agent_get(ref=payload.agent),
+        user=_user(payload.user),
+        name=payload.name,
+        platform=payload.platform,
+        metadata=payload.metadata,
+        id=payload.id,
+        created_at=payload.created_at,
+    )
+    return Status(201, session)
+
+
+@sessions_router.get(
+    "",
+    response=responses({200: SessionPage}, 404),
+    summary="Query sessions, newest first, with their counters",
+)
+def session_list_op(request: HttpRequest, query: Query[SessionQuery]) -> dict[str, Any]:
+    user = _user(query.user)
+    filters = SessionFilters(
+        agent=_agent_id(query.agent),
+        user=user.pk if user else None,
+        platform=query.platform or "",
+        status=query.status or "",
+        created_after=query.created_after,
+        created_before=query.created_before,
+        has_errors=query.has_errors,
+    )
+    return paged(session_list(filters), ordering=("-created_at", "-id"), query=query)
+
+
+@sessions_router.get(
+    "/{session_id}",
+    response=responses({200: SessionOut}, 404),
+    summary="Get a session with its counters",
+)
+def session_get_op(request: HttpRequest, session_id: uuid.UUID) -> Session:
+    return session_get(session_id=session_id)
+
+
+@sessions_router.patch(
+    "/{session_id}",
+    response=responses({200: SessionOut}, WRITE, 404),
+    auth=WRITE_AUTH,
+    summary="Rename a session, change its platform, metadata or user",
+)
+def session_update_op(
+    request: HttpRequest, session_id: uuid.UUID, payload: SessionPatchIn
+) -> Session:
+    fields = payload.model_dump(exclude_unset=True)
+    session = session_get(session_id=session_id)
+    user: Any = ...
+    if "user" in fields:
+        user = _user(fields.pop("user"))
+    return session_update(session=session, user=user, **fields)
+
+
+@sessions_router.post(
+    "/{session_id}/finish",
+    response=responses({200: SessionOut}, WRITE, 404),
+    auth=WRITE_AUTH,
+    summary="Finish a session (finishing again keeps the first time)",
+)
+def session_finish_op(
+    request: HttpRequest, session_id: uuid.UUID, payload: SessionFinishIn | None = None
+) -> Session:
+    at = payload.finished_at if payload else None
+    session_finish(session_id=session_id, at=at)
+    return session_get(session_id=session_id)
+
+
+@sessions_router.delete(
+    "/{session_id}",
+    response=responses({200: DeletedOut}, 404, 409),
+    auth=WRITE_AUTH,
+    summary="Delete a session with its messages, tool calls, checkpoints and memories",
+)
+def session_delete_op(request: HttpRequest, session_id: uuid.UUID) -> dict[str, Any]:
+    return {"deleted": session_delete(session_id=session_id)}
+
+
+# --- messages --------------------------------------------------------------------------------
+
+
+def _message_in(message: MessageBody) -> MessageIn:
+    fields = message.model_dump(exclude={"tool_calls"})
+    calls = [ToolCallIn(**call.model_dump()) for call in message.tool_calls]
+    return MessageIn(**fields, tool_calls=calls)
+
+
+@sessions_router.post(
+    "/{session_id}/messages",
+    response=responses({200: AppendOut, 201: AppendOut}, WRITE, 404),
+    auth=WRITE_AUTH,
+    summary="Append a batch of messages with their tool calls: all or nothing, idempotent on seq",
+)
+def message_append_op(
+    request: HttpRequest, session_id: uuid.UUID, payload: AppendIn
+) -> Status[dict[str, Any]]:
+    if len(payload.messages) > settings.API_MAX_BATCH:
+        raise HttpError(
+            413,
+            f"A batch holds at most {settings.API_MAX_BATCH} messages; this one has "
+            f"{len(payload.messages)}. Send it in smaller batches.",
+        )
+    result = message_append(
+        session_id=session_id, messages=[_message_in(m) for m in payload.messages]
+    )
+    # One query brings every tool call of the batch back, with its id, in order.
+    prefetch_related_objects(
+        result.messages, Prefetch("tool_calls", queryset=ToolCall.objects.order_by("id"))
+    )
+    return Status(
+        201 if result.created else 200, {"created": result.created, "items": result.messages}
+    )
+
+
+@sessions_router.get(
+    "/{session_id}/messages",
+    response=responses({200: TranscriptPage}, 404),
+    summary="A session's messages in order, each with its tool calls (inputs and outputs)",
+)
+def session_messages_op(
+    request: HttpRequest, session_id: uuid.UUID, query: Query[PageQuery]
+) -> dict[str, Any]:
+    session = session_get(session_id=session_id)
+    calls = ToolCall.objects.order_by("id")
+    messages = (
+        Message.objects.without_payloads()
+        .filter(session=session)
+        .prefetch_related(Prefetch("tool_calls", queryset=calls))
+    )
+    return paged(messages, ordering=("seq",), query=query)
+
+
+class MessageQuery(PageQuery):
+    agent: str | None = AgentFilter
+    session: uuid.UUID | None = None
+    role: RoleName | None = None
+    content_type: ContentTypeName | None = None
+    created_after: Moment | None = None
+    created_before: Moment | None = None
+
+
+@messages_router.get(
+    "",
+    response=responses({200: MessagePage}, 404),
+    summary="Query messages across sessions, newest first (without provider payloads)",
+)
+def message_list_op(request: HttpRequest, query: Query[MessageQuery]) -> dict[str, Any]:
+    messages = message_list(
+        agent=_agent_id(query.agent),
+        session=query.session,
+        role=query.role or "",
+        content_type=query.content_type or "",
+        created_after=query.created_after,
+        created_before=query.created_before,
+    )
+    return paged(messages, ordering=("-created_at", "-id"), query=query)
+
+
+@messages_router.get(
+    "/{message_id}",
+    response=responses({200: MessageDetailOut}, 404),
+    summary="One message with its provider payload and tool calls",
+)
+def message_get_op(request: HttpRequest, message_id: RowId) -> Message:
+    message = Message.objects.prefetch_related("tool_calls").filter(pk=message_id).first()
+    if message is None:
+        raise NotFound(f"No message {message_id}.")
+    return message
+
+
+# --- tool calls ------------------------------------------------------------------------------
+
+
+@tool_calls_router.get(
+    "",
+    response=responses({200: ToolCallPage}, 404),
+    summary="Query tool calls, newest first, with input, output, error and approval",
+)
+def tool_call_list_op(request: HttpRequest, query: Query[ToolCallQuery]) -> dict[str, Any]:
+    calls = tool_call_list(
+        agent=_agent_id(query.agent),
+        session=query.session,
+        tool_name=query.tool_name or "",
+        is_error=query.is_error,
+        has_approval=query.has_approval,
+        state=query.state or "",
+        fingerprint=query.fingerprint,
+        created_after=query.created_after,
+        created_before=query.created_before,
+    )
+    return paged(calls, ordering=("-created_at", "-id"), query=query)
+
+
+GROUP_ORDERING = ("-count", "tool_name", "error_fingerprint")
+
+
+def _group_after(token: str) -> Q:
+    """Groups after the cursor in GROUP_ORDERING (on the aggregate, so a HAVING clause)."""
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        count, tool, fingerprint = payload["v"]
+        if payload["o"] != list(GROUP_ORDERING) or not (
+            isinstance(count, int) and isinstance(tool, str) and isinstance(fingerprint, str)
+        ):
+            raise ValueError
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeError):
+        raise InvalidInput(
+            "The cursor is not valid for this list: pass back the `next_cursor` you were given.",
+            field="cursor",
+        ) from None
+    if "\x00" in tool + fingerprint or not 0 <= count <= INT32_MAX:
+        raise InvalidInput("The cursor is not valid for this list.", field="cursor")
+    return (
+        Q(count__lt=count)
+        | Q(count=count, tool_name__gt=tool)
+        | Q(count=count, tool_name=tool, error_fingerprint__gt=fingerprint)
+    )
+
+
+@tool_calls_router.get(
+    "/errors",
+    response=responses({200: ErrorGroupPage}, 404),
+    summary="Failing tool calls grouped by (tool, fingerprint): count, sessions, first/last seen",
+)
+def error_group_list_op(request: HttpRequest, query: Query[ErrorGroupQuery]) -> dict[str, Any]:
+    groups = tool_error_groups(
+        agent=_agent_id(query.agent),
+        tool_name=query.tool_name or "",
+        since=query.since,
+        until=query.until,
+    )
+    if query.cursor:
+        groups = groups.filter(_group_after(query.cursor))
+    size = page_size(query.limit)
+    rows = list(groups[: size + 1])
+    next_cursor = encode_cursor(GROUP_ORDERING, rows[size - 1]) if len(rows) > size else None
+    items = [{**row, "fingerprint": row["error_fingerprint"]} for row in rows[:size]]
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@tool_calls_router.get(
+    "/{tool_call_id}",
+    response=responses({200: ToolCallOut}, 404),
+    summary="One tool call with its input and output",
+)
+def tool_call_get_op(request: HttpRequest, tool_call_id: RowId) -> ToolCall:
+    call = ToolCall.objects.filter(pk=tool_call_id).first()
+    if call is None:
+        raise NotFound(f"No tool call {tool_call_id}.")
+    return call
+
+
+@tool_calls_router.patch(
+    "/{tool_call_id}",
+    response=responses({200: ToolCallOut}, WRITE, 404),
+    auth=WRITE_AUTH,
+    summary="Record a tool call's outcome: finish a running call with its output or its error",
+)
+def tool_call_update_op(
+    request: HttpRequest, tool_call_id: RowId, payload: ToolCallPatchIn
+) -> ToolCall:
+    return tool_call_finish(tool_call_id=tool_call_id, **payload.model_dump(exclude_unset=True))
+
+
+# --- checkpoints -----------------------------------------------------------------------------
+
+
+@sessions_router.post(
+    "/{session_id}/checkpoints",
+    response=responses({201: CheckpointOut}, WRITE, 404),
+    auth=WRITE_AUTH,
+    summary="Save a checkpoint of a session's state",
+)
+def checkpoint_save_op(
+    request: HttpRequest, session_id: uuid.UUID, payload: CheckpointIn
+) -> Status[Any]:
+    checkpoint = checkpoint_save(
+        session_id=session_id,
+        type=payload.type,
+        data=payload.data,
+        created_at=payload.created_at,
+    )
+    return Status(201, checkpoint)
+
+
+@sessions_router.get(
+    "/{session_id}/checkpoints",
+    response=responses({200: CheckpointPage}, 404),
+    summary="A session's checkpoints, newest first",
+)
+def checkpoint_list_op(
+    request: HttpRequest, session_id: uuid.UUID, query: Query[PageQuery]
+) -> dict[str, Any]:
+    session = session_get(session_id=session_id)
+    return paged(session.checkpoints.all(), ordering=("-created_at", "-id"), query=query)
+
+
+@sessions_router.get(
+    "/{session_id}/checkpoints/latest",
+    response=responses({200: CheckpointOut}, 404),
+    summary="The latest checkpoint of a session",
+)
+def checkpoint_latest_op(request: HttpRequest, session_id: uuid.UUID) -> Any:
+    return checkpoint_latest(session_id=session_id)
+
+
+# --- stats -----------------------------------------------------------------------------------
+
+
+@stats_router.get(
+    "",
+    response=responses({200: StatsOut}, 404),
+    summary="Totals, tool calls by state, success rate and a per-day series, for one agent or all",
+)
+def stats_op(request: HttpRequest, query: Query[OverallStatsQuery]) -> dict[str, Any]:
+    agent = agent_get(ref=query.agent).pk if query.agent is not None else None
+    return {"agent": agent, **activity_stats(agent=agent, days=query.days)}
