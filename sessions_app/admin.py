@@ -288,7 +288,7 @@ class MessageAdmin(BigTableAdmin):
 
     def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
         # One session's messages read as a transcript, by the (session, seq) unique index.
-        return ("session", "seq") if _filtered_by_session(request) else self.ordering
+        return ("session_id", "seq") if _filtered_by_session(request) else self.ordering
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Message], search_term: str
@@ -434,7 +434,7 @@ class ToolCallAdmin(BigTableAdmin):
     def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
         # One session's calls in transcript order, by the (session, message) index.
         if _filtered_by_session(request):
-            return ("session", "message", "id")
+            return ("session_id", "message_id", "id")
         return ("-created_at", "-id")
 
     def get_fields(self, request: HttpRequest, obj: ToolCall | None = None) -> tuple[str, ...]:
@@ -500,7 +500,7 @@ class CheckpointAdmin(BigTableAdmin):
     def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
         # Globally by the primary key (creation order); one session's by checkpoint_latest_idx.
         if _filtered_by_session(request):
-            return ("session", "-created_at", "-id")
+            return ("session_id", "-created_at", "-id")
         return ("-id",)
 
     def get_fields(self, request: HttpRequest, obj: Checkpoint | None = None) -> tuple[str, ...]:
