@@ -51,16 +51,19 @@ def _session_link(obj: Message | ToolCall | Checkpoint) -> str:
 
 def owner_search(term: str) -> Q:
     """One search term as indexed lookups: a UUID is the primary key, anything else the exact
-    email of the user or the exact name of the agent (each an IN over a unique index, so the
-    FK indexes serve the OR; a join would not)."""
+    email of a user or the exact name of an agent. Their ids are looked up first (two index
+    probes), so the page filters on literal FK values that its composite indexes serve;
+    PostgreSQL cannot use those indexes under an OR of subqueries and would scan every row."""
     try:
         return Q(pk=uuid.UUID(term))
     except ValueError:
         pass
     email = User.objects.normalize_email(term)
-    return Q(user_id__in=User.objects.filter(email=email).values("pk")) | Q(
-        agent_id__in=Agent.objects.filter(name=term).values("pk")
-    )
+    user_ids = list(User.objects.filter(email=email).order_by().values_list("pk", flat=True))
+    agent_ids = list(Agent.objects.filter(name=term).order_by().values_list("pk", flat=True))
+    if not user_ids and not agent_ids:
+        return Q(pk__in=[])
+    return Q(user_id__in=user_ids) | Q(agent_id__in=agent_ids)
 
 
 def _filtered_by_session(request: HttpRequest) -> bool:
@@ -285,7 +288,7 @@ class MessageAdmin(BigTableAdmin):
 
     def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
         # One session's messages read as a transcript, by the (session, seq) unique index.
-        return ("session", "seq") if _filtered_by_session(request) else self.ordering
+        return ("session_id", "seq") if _filtered_by_session(request) else self.ordering
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Message], search_term: str
@@ -431,7 +434,7 @@ class ToolCallAdmin(BigTableAdmin):
     def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
         # One session's calls in transcript order, by the (session, message) index.
         if _filtered_by_session(request):
-            return ("session", "message", "id")
+            return ("session_id", "message_id", "id")
         return ("-created_at", "-id")
 
     def get_fields(self, request: HttpRequest, obj: ToolCall | None = None) -> tuple[str, ...]:
@@ -497,7 +500,7 @@ class CheckpointAdmin(BigTableAdmin):
     def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
         # Globally by the primary key (creation order); one session's by checkpoint_latest_idx.
         if _filtered_by_session(request):
-            return ("session", "-created_at", "-id")
+            return ("session_id", "-created_at", "-id")
         return ("-id",)
 
     def get_fields(self, request: HttpRequest, obj: Checkpoint | None = None) -> tuple[str, ...]:

@@ -51,9 +51,11 @@ def unbounded_counts(queries: list[str]) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def plain_static_storage(settings: Any) -> None:
+def admin_test_settings(settings: Any) -> None:
     """The suite runs with DEBUG off, whose manifest storage needs `collectstatic` first; the
-    admin's pages only need their static URLs, so they get the plain storage here."""
+    admin's pages only need their static URLs, so they get the plain storage here. Operators'
+    passwords are hashed quickly too: these tests log in many times, never test hashing."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -6,10 +6,10 @@ import pytest
 from django.test import Client
 
 from memories.models import Memory
-from tests.admin_pages import PAGES, AdminCase, get_counting, plain_static_storage, unbounded_counts
+from tests.admin_pages import PAGES, AdminCase, admin_test_settings, get_counting, unbounded_counts
 from tests.factories import AgentFactory, MemoryFactory, SessionFactory, UserFactory
 
-__all__ = ["plain_static_storage"]
+__all__ = ["admin_test_settings"]
 
 BULK = 999
 

@@ -15,10 +15,10 @@ from django.utils import timezone
 from memories.models import Memory
 from sessions_app.models import Checkpoint, Message, Session, ToolCall
 from sessions_app.services import checkpoint_save
-from tests.admin_pages import PAGES, AdminCase, get_counting, plain_static_storage, unbounded_counts
+from tests.admin_pages import PAGES, AdminCase, admin_test_settings, get_counting, unbounded_counts
 from tests.factories import MemoryFactory, SessionFactory, conversation
 
-__all__ = ["plain_static_storage"]
+__all__ = ["admin_test_settings"]
 
 BULK = 999  # with the first row: 1,000
 
@@ -501,3 +501,23 @@ def test_it_finds_sessions_by_id_user_email_or_agent_name(superuser_client: Clie
         assert f"/{session.pk}/change/".encode() in body, term
         assert f"/{other.pk}/change/".encode() not in body, term
     assert b"0 results" in superuser_client.get(url + "nobody").content
+
+
+@pytest.mark.parametrize(
+    ("url", "fields"),
+    [
+        ("/admin/sessions_app/session/add/", ("agent", "user")),
+        ("/admin/sessions_app/message/add/", ("session",)),
+        ("/admin/sessions_app/toolcall/add/", ("session", "message")),
+        ("/admin/sessions_app/checkpoint/add/", ("session",)),
+        ("/admin/memories/memory/add/", ("agent", "user", "session")),
+    ],
+)
+def test_it_uses_raw_id_inputs_for_foreign_keys_to_big_tables(
+    url: str, fields: tuple[str, ...], superuser_client: Client
+) -> None:
+    one_session()
+    body = superuser_client.get(url).content.decode()
+    for field in fields:
+        assert f'<select name="{field}"' not in body
+        assert re.search(rf'<input type="text" name="{field}"[^>]*vForeignKeyRawIdAdminField', body)
