@@ -13,10 +13,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
-from django.db.models import BooleanField, Count, Max, Min, Prefetch, Q, QuerySet, Sum
+from django.db.models import (
+    BooleanField,
+    Count,
+    Max,
+    Min,
+    Prefetch,
+    Q,
+    QuerySet,
+    Sum,
+    TextField,
+)
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 
 from config.errors import InvalidInput, NotFound
@@ -88,7 +98,10 @@ def session_list(filters: SessionFilters | None = None) -> QuerySet[Session]:
                 "metadata key may hold letters, digits, '_', '.' and '-' only.",
                 field="metadata_key",
             )
-        annotated = sessions.alias(_meta_value=KT(f"metadata__{f.metadata_key}"))
+        # Cast: KT's own exact lookup would parse the value as JSON on SQLite ("malformed JSON").
+        annotated = sessions.alias(
+            _meta_value=Cast(KT(f"metadata__{f.metadata_key}"), output_field=TextField())
+        )
         sessions = (
             annotated.filter(_meta_value=f.metadata_value)
             if f.metadata_value
