@@ -43,9 +43,9 @@ def _static_without_manifest(settings: Any) -> None:
     }
 
 
-def bulk_activity(n: int, *, agent: Agent | None = None, groups: int = 150) -> list[Session]:
+def bulk_activity(n: int, *, agent: Agent | None = None, groups: int = 151) -> list[Session]:
     """`n` sessions, each with one message and one tool call (every other one failing, across
-    up to `groups` error fingerprints), written in bulk with counters that agree."""
+    up to `groups` error groups), written in bulk with counters that agree."""
     agent = agent or AgentFactory()
     user = UserFactory()
     now = timezone.now()
