@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 from django.http import Http404, HttpResponse
 from django.utils import timezone
@@ -12,6 +13,7 @@ from agents.selectors import agent_get, agent_list
 from config.console import (
     HtmxHttpRequest,
     bar_chart,
+    cached_stats,
     console_view,
     htmx_target,
     pretty_json,
@@ -51,8 +53,10 @@ def agent_list_view(request: HtmxHttpRequest) -> HttpResponse:
         )
     except InvalidInput as exc:
         raise Http404(exc.message) from None
-    activity = agent_activity(
-        agent_ids=[agent.pk for agent in page.items], since=_since(ACTIVITY_DAYS)
+    ids = [agent.pk for agent in page.items]
+    activity, as_of = cached_stats(
+        "console:agent-activity:" + hashlib.sha256(repr(ids).encode()).hexdigest(),
+        lambda: agent_activity(agent_ids=ids, since=_since(ACTIVITY_DAYS)),
     )
     rows = []
     for agent in page.items:
@@ -67,7 +71,7 @@ def agent_list_view(request: HtmxHttpRequest) -> HttpResponse:
         params = request.GET.copy()
         params["cursor"] = page.next_cursor
         more_url = "?" + params.urlencode()
-    context = {"rows": rows, "more_url": more_url, "days": ACTIVITY_DAYS}
+    context = {"rows": rows, "more_url": more_url, "days": ACTIVITY_DAYS, "as_of": as_of}
     fragment = "rows" if htmx_target(request) == "load-more" else None
     return render_page(request, "agents/agent_list.html", context, fragment=fragment)
 
@@ -79,7 +83,13 @@ def agent_detail(request: HtmxHttpRequest, agent_id: int) -> HttpResponse:
         agent = agent_get(ref=agent_id)
     except NotFound as exc:
         raise Http404(exc.message) from None
-    stats = activity_stats(agent=agent.pk, days=ACTIVITY_DAYS)
+    (stats, leaders), as_of = cached_stats(
+        f"console:agent:{agent.pk}",
+        lambda: (
+            activity_stats(agent=agent.pk, days=ACTIVITY_DAYS),
+            tool_failure_leaders(since=_since(ACTIVITY_DAYS), agent=agent.pk),
+        ),
+    )
     per_day = stats["per_day"]
     config_json, _ = pretty_json(agent.config, limit=50_000)
     context = {
@@ -92,7 +102,8 @@ def agent_detail(request: HtmxHttpRequest, agent_id: int) -> HttpResponse:
         "errors_chart": bar_chart(
             [(d["day"], d["tool_errors"]) for d in per_day], what="failed tool calls"
         ),
-        "leaders": tool_failure_leaders(since=_since(ACTIVITY_DAYS), agent=agent.pk),
+        "leaders": leaders,
+        "as_of": as_of,
         "latest": list(
             session_list(SessionFilters(agent=agent.pk)).order_by(*SESSION_SORTS["newest"])[:10]
         ),

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -68,6 +70,16 @@ def htmx_target(request: HtmxHttpRequest) -> str:
     if not request.htmx or request.htmx.history_restore_request:
         return ""
     return request.htmx.target or ""
+
+
+def cached_stats[T](key: str, compute: Callable[[], T]) -> tuple[T, dt.datetime]:
+    """An expensive aggregate and when it was computed: at most once a minute, shared by every
+    operator (`CONSOLE_STATS_CACHE_SECONDS`), so a dashboard over millions of rows stays cheap."""
+    hit = cache.get(key)
+    if hit is None:
+        hit = (compute(), timezone.now())
+        cache.set(key, hit, getattr(settings, "CONSOLE_STATS_CACHE_SECONDS", 60))
+    return hit
 
 
 # --- Reading the query string -------------------------------------------------------------------

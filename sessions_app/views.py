@@ -18,6 +18,7 @@ from config.console import (
     CappedCount,
     HtmxHttpRequest,
     bar_chart,
+    cached_stats,
     console_view,
     htmx_target,
     pretty_json,
@@ -78,10 +79,14 @@ def _agent_choices() -> list[tuple[int, str]]:
 @console_view(VIEW_SESSIONS)
 def overview(request: HtmxHttpRequest) -> HttpResponse:
     """Totals, 30 days of messages and failures, the tools failing most, the latest sessions."""
-    stats = activity_stats(days=30)
+    (stats, leaders), as_of = cached_stats(
+        "console:overview",
+        lambda: (activity_stats(days=30), tool_failure_leaders(since=_window_start(30))),
+    )
     per_day = stats["per_day"]
     context = {
         "stats": stats,
+        "as_of": as_of,
         "success_percent": None
         if stats["success_rate"] is None
         else round(stats["success_rate"] * 100, 1),
@@ -89,7 +94,7 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
         "errors_chart": bar_chart(
             [(d["day"], d["tool_errors"]) for d in per_day], what="failed tool calls"
         ),
-        "leaders": tool_failure_leaders(since=_window_start(30)),
+        "leaders": leaders,
         "latest": list(session_list().order_by(*SESSION_SORTS["newest"])[:10]),
     }
     return render_page(request, "sessions_app/overview.html", context)

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 
 from agents.models import Agent
@@ -32,6 +33,12 @@ def assert_inert(html: str) -> None:
     for markup in LIVE_MARKUP:
         assert markup not in html, f"live markup {markup!r} in the page"
     assert "&lt;script&gt;" in html
+
+
+@pytest.fixture(autouse=True)
+def _fresh_stats_cache() -> None:
+    # The console caches its dashboards for a minute; each test starts from its own data.
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

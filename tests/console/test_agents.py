@@ -91,7 +91,13 @@ def test_it_runs_a_fixed_number_of_queries(
     # 6 their activity summed from session counters.
     with django_assert_num_queries(6):
         viewer_client.get(LIST)
+    # Cached for a minute: 1-4 auth, 5 the page of agents.
+    with django_assert_num_queries(5):
+        viewer_client.get(LIST)
     # 1-4 as above, 5 the agent, 6 totals from counters, 7 calls by state, 8 messages per day,
     # 9 failures per day, 10 the tools failing most, 11 latest sessions, 12 memories.
     with django_assert_num_queries(12):
+        viewer_client.get(detail(agent))
+    # Cached for a minute: 1-4 auth, 5 the agent, 6 latest sessions, 7 memories.
+    with django_assert_num_queries(7):
         viewer_client.get(detail(agent))

@@ -65,3 +65,15 @@ def test_it_runs_a_fixed_number_of_queries(
     with django_assert_num_queries(10):
         response = viewer_client.get(URL)
     assert response.status_code == 200
+    # Within the minute the numbers are cached: 1-4 auth, 5 the latest sessions (always live).
+    with django_assert_num_queries(5):
+        viewer_client.get(URL)
+
+
+def test_it_caches_the_numbers_for_a_minute_and_says_as_of_when(viewer_client: Client) -> None:
+    first = viewer_client.get(URL)
+    SessionFactory(name="Brand new")
+    again = viewer_client.get(URL)
+    assert again.context["stats"]["sessions"] == first.context["stats"]["sessions"] == 0
+    assert "Brand new" in again.content.decode()  # the latest sessions are live
+    assert "as of <time" in again.content.decode()
