@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -20,6 +21,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import push_url
 from django_htmx.middleware import HtmxDetails
 
 from config.errors import InvalidInput
@@ -63,6 +65,14 @@ def render_page(
     if request.htmx and not request.htmx.history_restore_request:
         template = f"{template}#{fragment or 'content'}"
     return render(request, template, context, status=status)
+
+
+def push_clean_url(request: HtmxHttpRequest, response: HttpResponse) -> HttpResponse:
+    """For a filter form submitted by htmx, push the URL without its empty fields, so the
+    address bar (and a shared link) reads `?agent=3` rather than `?q=&agent=3&user=…`."""
+    kept = [(k, v) for k, values in request.GET.lists() for v in values if v and k != "cursor"]
+    query = urlencode(kept)
+    return push_url(response, f"{request.path}?{query}" if query else request.path)
 
 
 def htmx_target(request: HtmxHttpRequest) -> str:

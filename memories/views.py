@@ -13,6 +13,7 @@ from config.console import (
     console_view,
     htmx_target,
     pretty_json,
+    push_clean_url,
     query_int,
     render_page,
 )
@@ -67,13 +68,16 @@ def memory_list_view(request: HtmxHttpRequest) -> HttpResponse:
         "agents": [] if fragment else list(agent_list().values_list("id", "name")[:500]),
         "q": request.GET,
     }
-    return render_page(
+    response = render_page(
         request,
         "memories/memory_list.html",
         context,
         fragment=fragment,
         status=400 if error else 200,
     )
+    if htmx_target(request) == "results":
+        push_clean_url(request, response)
+    return response
 
 
 @console_view(VIEW_MEMORIES)

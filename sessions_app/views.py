@@ -22,6 +22,7 @@ from config.console import (
     console_view,
     htmx_target,
     pretty_json,
+    push_clean_url,
     query_choice,
     query_date,
     query_int,
@@ -162,13 +163,16 @@ def session_list_view(request: HtmxHttpRequest) -> HttpResponse:
         "filtered": any(v for k, v in request.GET.items() if k not in ("sort", "cursor")),
         "continued": bool(request.GET.get("cursor")),
     }
-    return render_page(
+    response = render_page(
         request,
         "sessions_app/session_list.html",
         context,
         fragment=fragment,
         status=400 if error else 200,
     )
+    if htmx_target(request) == "results":
+        push_clean_url(request, response)
+    return response
 
 
 # --- Transcript ---------------------------------------------------------------------------------
@@ -412,13 +416,16 @@ def error_groups(request: HtmxHttpRequest) -> HttpResponse:
         "agents": [] if target == "results" else _agent_choices(),
         "q": request.GET,
     }
-    return render_page(
+    response = render_page(
         request,
         "sessions_app/error_groups.html",
         context,
         fragment="results" if target == "results" else None,
         status=400 if error else 200,
     )
+    if htmx_target(request) == "results":
+        push_clean_url(request, response)
+    return response
 
 
 @console_view(VIEW_SESSIONS)

@@ -173,3 +173,10 @@ def test_it_runs_a_fixed_number_of_queries_when_searching_text(
     with django_assert_num_queries(7):
         response = viewer_client.get(f"{URL}?q=Calling")
     assert len(response.context["sessions"]) == min(rows, 50)
+
+
+def test_it_pushes_a_clean_url_for_htmx_filters(viewer_client: Client) -> None:
+    response = viewer_client.get(
+        f"{URL}?q=&agent=&platform=web&status=&has_errors=1&cursor=", headers=htmx("results")
+    )
+    assert response["HX-Push-Url"] == f"{URL}?platform=web&has_errors=1"
