@@ -151,6 +151,8 @@ def test_it_follows_a_live_session_until_it_finishes(
         messages=[MessageIn(role="assistant", text_content="Yes — your parcel is on its way.")],
     )
     page.locator(f"#m-{before + 1}").wait_for(timeout=10_000)
+    expect(page.locator("#session-facts dd").first).to_have_text(str(before + 2))  # counters too
+    page.locator(".tail-live").scroll_into_view_if_needed()
     signed_in.screenshot("live")
     session_finish(session_id=live.pk)
     page.locator(".tail-end").wait_for(timeout=10_000)
