@@ -1,6 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
 
+import agents.urls
+import memories.urls
+import sessions_app.urls
 from config.api import api
 
 admin.site.site_header = "Logdeck admin"
@@ -12,3 +15,11 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("accounts/", include("django.contrib.auth.urls")),
 ]
+
+# The operator console: one "console" namespace over the pages each app contributes.
+console_urlpatterns = [
+    *sessions_app.urls.urlpatterns,
+    *agents.urls.urlpatterns,
+    *memories.urls.urlpatterns,
+]
+urlpatterns += [path("", include((console_urlpatterns, "console")))]

@@ -35,3 +35,8 @@ def memory_get_by_name(*, name: str, agent: Agent | None, user: User | None) -> 
     if memory is None:
         raise NotFound(f"No memory {name!r} in this scope.")
     return memory
+
+
+def memory_get(*, memory_id: object) -> Memory | None:
+    """One memory with its agent, user and session, or None."""
+    return Memory.objects.select_related("agent", "user", "session").filter(pk=memory_id).first()

@@ -13,10 +13,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
-from django.db.models import BooleanField, Count, Max, Min, Prefetch, Q, QuerySet, Sum
+from django.db.models import (
+    BooleanField,
+    Count,
+    Max,
+    Min,
+    Prefetch,
+    Q,
+    QuerySet,
+    Sum,
+    TextField,
+)
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 
 from config.errors import InvalidInput, NotFound
@@ -88,7 +98,10 @@ def session_list(filters: SessionFilters | None = None) -> QuerySet[Session]:
                 "metadata key may hold letters, digits, '_', '.' and '-' only.",
                 field="metadata_key",
             )
-        annotated = sessions.alias(_meta_value=KT(f"metadata__{f.metadata_key}"))
+        # Cast: KT's own exact lookup would parse the value as JSON on SQLite ("malformed JSON").
+        annotated = sessions.alias(
+            _meta_value=Cast(KT(f"metadata__{f.metadata_key}"), output_field=TextField())
+        )
         sessions = (
             annotated.filter(_meta_value=f.metadata_value)
             if f.metadata_value
@@ -274,3 +287,148 @@ def activity_stats(*, agent: int | None = None, days: int = 30) -> dict[str, Any
         "success_rate": success_rate,
         "per_day": series,
     }
+
+
+# --- Console reads ------------------------------------------------------------------------------
+
+
+def count_capped(queryset: QuerySet, *, cap: int) -> int:
+    """How many rows `queryset` has, counting no further than `cap + 1`: one bounded query."""
+    return queryset.order_by()[: cap + 1].count()
+
+
+def session_checkpoints(*, session: Session, limit: int = 10) -> list[Checkpoint]:
+    """The newest checkpoints of a session (data included), by `checkpoint_latest_idx`."""
+    return list(Checkpoint.objects.filter(session=session).order_by("-created_at", "-id")[:limit])
+
+
+def tool_call_get(*, call_id: int) -> ToolCall:
+    """One tool call with its payloads, its session and the message that asked for it."""
+    call = (
+        ToolCall.objects.select_related("session", "agent", "message")
+        .defer("message__raw")
+        .filter(pk=call_id)
+        .first()
+    )
+    if call is None:
+        raise NotFound(f"No tool call {call_id}.")
+    return call
+
+
+def tool_error_group_calls(*, tool_name: str, fingerprint: str) -> QuerySet[ToolCall]:
+    """The failed calls of one error group, payloads deferred, with session, agent and the asking
+    message's position; order by `-created_at, -id` (served by `toolcall_tool_created_idx`)."""
+    return (
+        tool_call_list(tool_name=tool_name, fingerprint=fingerprint)
+        .select_related("session", "agent", "message")
+        .only(
+            "id",
+            "tool_name",
+            "call_id",
+            "state",
+            "error_message",
+            "duration_ms",
+            "created_at",
+            "session__id",
+            "session__name",
+            "session__finished_at",
+            "agent__id",
+            "agent__name",
+            "message__id",
+            "message__seq",
+        )
+    )
+
+
+def tool_error_group_summary(*, tool_name: str, fingerprint: str) -> dict[str, Any] | None:
+    """Count, sessions hit, first and last seen and a sample message of one error group."""
+    return (
+        tool_error_groups(tool_name=tool_name)
+        .filter(error_fingerprint=fingerprint)
+        .order_by()
+        .first()
+    )
+
+
+def tool_error_daily(
+    *,
+    since: dt.datetime,
+    agent: int | None = None,
+    tool_names: list[str] | None = None,
+    fingerprint: str | None = None,
+) -> dict[tuple[str, str], dict[dt.date, int]]:
+    """Failures per (tool, fingerprint) per day since `since`: the sparklines of the error groups,
+    in one grouped query over the partial index on failures."""
+    calls = ToolCall.objects.filter(is_error=True, created_at__gte=since)
+    if agent is not None:
+        calls = calls.filter(agent_id=agent)
+    if tool_names is not None:
+        calls = calls.filter(tool_name__in=tool_names)
+    if fingerprint is not None:
+        calls = calls.filter(error_fingerprint=fingerprint)
+    rows = (
+        calls.order_by()
+        .annotate(day=TruncDate("created_at"))
+        .values_list("tool_name", "error_fingerprint", "day")
+        .annotate(n=Count("id"))
+    )
+    daily: dict[tuple[str, str], dict[dt.date, int]] = {}
+    for tool_name, fp, day, n in rows:
+        daily.setdefault((tool_name, fp), {})[day] = n
+    return daily
+
+
+def tool_failure_leaders(
+    *, since: dt.datetime, agent: int | None = None, limit: int = 8
+) -> list[dict[str, Any]]:
+    """The tools failing most since `since`: failures and sessions hit per tool."""
+    calls = ToolCall.objects.filter(is_error=True, created_at__gte=since)
+    if agent is not None:
+        calls = calls.filter(agent_id=agent)
+    return list(
+        calls.order_by()
+        .values("tool_name")
+        .annotate(failures=Count("id"), sessions=Count("session_id", distinct=True))
+        .order_by("-failures", "tool_name")[:limit]
+    )
+
+
+def agent_activity(
+    *, agent_ids: list[int], since: dt.datetime | None = None
+) -> dict[int, dict[str, int]]:
+    """Per agent: sessions, messages, tool calls and errors summed from the sessions' counters
+    (never from messages), for sessions started since `since`."""
+    sessions = Session.objects.filter(agent_id__in=agent_ids)
+    if since is not None:
+        sessions = sessions.filter(created_at__gte=since)
+    rows = (
+        sessions.order_by()
+        .values("agent_id")
+        .annotate(
+            sessions=Count("id"),
+            messages=Sum("message_count", default=0),
+            tool_calls=Sum("tool_call_count", default=0),
+            tool_errors=Sum("error_count", default=0),
+        )
+    )
+    return {row.pop("agent_id"): row for row in rows}
+
+
+def session_export_chunks(*, session: Session, chunk: int = 500) -> Any:
+    """The whole transcript with payloads, in chunks of `chunk` messages: two queries per chunk,
+    so an export of any length streams in bounded memory."""
+    after_seq = -1
+    while True:
+        messages = list(
+            Message.objects.filter(session=session, seq__gt=after_seq)
+            .order_by("seq")
+            .prefetch_related(Prefetch("tool_calls", queryset=ToolCall.objects.order_by("id")))[
+                :chunk
+            ]
+        )
+        if not messages:
+            return
+        yield messages
+        if len(messages) < chunk:
+            return
+        after_seq = messages[-1].seq

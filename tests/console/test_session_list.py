@@ -1,0 +1,182 @@
+"""The session browser: filters, sorts, keyset "load more", capped totals."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from config.console import CappedCount
+from config.keyset import encode_cursor
+from sessions_app.selectors import SESSION_SORTS
+from sessions_app.services import session_finish
+from tests.console.conftest import HOSTILE, assert_inert, bulk_activity, htmx
+from tests.factories import AgentFactory, SessionFactory, UserFactory, conversation
+
+URL = reverse("console:session-list")
+
+
+def names(response) -> list[str]:
+    return [s.name for s in response.context["sessions"]]
+
+
+def test_it_lists_sessions_newest_first(viewer_client: Client) -> None:
+    now = timezone.now()
+    SessionFactory(name="older", created_at=now - dt.timedelta(hours=2))
+    SessionFactory(name="newer", created_at=now)
+    response = viewer_client.get(URL)
+    assert response.status_code == 200
+    assert "<html" in response.content.decode()
+    assert names(response) == ["newer", "older"]
+    assert str(response.context["total"]) == "2"
+
+
+def test_it_filters_by_every_field_in_the_query_string(viewer_client: Client) -> None:
+    now = timezone.now()
+    agent = AgentFactory(name="billing")
+    user = UserFactory()
+    hit = SessionFactory(
+        name="hit",
+        agent=agent,
+        user=user,
+        platform="slack",
+        metadata={"channel": "email"},
+        created_at=now - dt.timedelta(days=2),
+    )
+    conversation(hit, turns=1, failing=1)
+    SessionFactory(name="other agent", platform="slack", metadata={"channel": "email"})
+    finished = SessionFactory(name="finished", agent=agent, user=user, platform="slack")
+    session_finish(session_id=finished.pk)
+    day = (now - dt.timedelta(days=2)).date().isoformat()
+    cases = {
+        f"agent={agent.pk}": {"hit", "finished"},
+        f"user={user.pk}": {"hit", "finished"},
+        "platform=slack": {"hit", "other agent", "finished"},
+        "status=active": {"hit", "other agent"},
+        "status=finished": {"finished"},
+        f"created_after={day}&created_before={day}": {"hit"},
+        "has_errors=1": {"hit"},
+        "meta_key=channel&meta_value=email": {"hit", "other agent"},
+        "q=Question": {"hit"},
+    }
+    for query, expected in cases.items():
+        response = viewer_client.get(f"{URL}?{query}")
+        assert response.status_code == 200, query
+        assert set(names(response)) == expected, query
+
+
+@pytest.mark.parametrize("sort", ["messages", "errors"])
+def test_it_sorts_by_messages_and_errors(viewer_client: Client, sort: str) -> None:
+    small, big = SessionFactory(name="small"), SessionFactory(name="big")
+    conversation(small, turns=1)
+    conversation(big, turns=3, failing=2)
+    response = viewer_client.get(f"{URL}?sort={sort}")
+    assert names(response)[0] == "big"
+
+
+def test_it_loads_more_by_keyset_with_no_repeats(viewer_client: Client) -> None:
+    bulk_activity(120)
+    first = viewer_client.get(URL)
+    assert len(names(first)) == 50
+    assert str(first.context["total"]) == "120"
+    seen = names(first)
+    more = first.context["more_url"]
+    while more:
+        page = viewer_client.get(URL + more, headers=htmx("load-more"))
+        html = page.content.decode()
+        assert "<html" not in html and "<tr" in html
+        seen += names(page)
+        more = page.context["more_url"]
+    assert len(seen) == len(set(seen)) == 120
+
+
+def test_it_caps_the_total_instead_of_counting_the_table(viewer_client: Client) -> None:
+    bulk_activity(1005)
+    response = viewer_client.get(URL)
+    assert response.context["total"] == CappedCount(1001, 1000)
+    assert "1,000+" in response.content.decode()
+
+
+def test_it_answers_htmx_filters_with_the_results_fragment(viewer_client: Client) -> None:
+    SessionFactory(name="only")
+    response = viewer_client.get(f"{URL}?platform=web", headers=htmx("results"))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in html and "<form" not in html
+    assert "only" in html
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "created_after=yesterday",
+        "agent=abc",
+        "status=gone",
+        "sort=random",
+        "has_errors=maybe",
+        "meta_key=a__b",
+        "cursor=forged",
+    ],
+)
+def test_it_explains_bad_filters_instead_of_failing(viewer_client: Client, query: str) -> None:
+    response = viewer_client.get(f"{URL}?{query}")
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "That filter could not be applied." in html
+    assert "<form" in html  # the form is still there, holding what was typed
+
+
+def test_it_returns_a_redirect_to_login_for_anon_requests(client: Client) -> None:
+    response = client.get(URL)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_it_returns_403_without_view_permission(outsider_client: Client) -> None:
+    assert outsider_client.get(URL).status_code == 403
+
+
+def test_it_escapes_hostile_names(viewer_client: Client) -> None:
+    SessionFactory(name=HOSTILE, platform=HOSTILE, agent=AgentFactory(name=HOSTILE))
+    html = viewer_client.get(URL).content.decode()
+    assert_inert(html)
+    assert re.search(r"&lt;img src=x onerror=alert\(1\)&gt;", html)
+
+
+@pytest.mark.parametrize("rows", [10, 1000])
+def test_it_runs_a_fixed_number_of_queries(
+    viewer_client: Client, django_assert_num_queries, rows: int
+) -> None:
+    bulk_activity(rows)
+    # 1 auth session, 2 user, 3-4 the viewer's user and group permissions,
+    # 5 one page of sessions with agent and user, 6 the capped total, 7 the agents for the filter.
+    with django_assert_num_queries(7):
+        response = viewer_client.get(f"{URL}?has_errors=1&sort=newest")
+    assert response.status_code == 200
+    # A "load more" request (a cursor after the first row): the page only.
+    cursor = encode_cursor(SESSION_SORTS["newest"], response.context["sessions"][0])
+    with django_assert_num_queries(5):
+        more = viewer_client.get(f"{URL}?has_errors=1&cursor={cursor}", headers=htmx("load-more"))
+    assert "<html" not in more.content.decode()
+
+
+@pytest.mark.parametrize("rows", [10, 1000])
+def test_it_runs_a_fixed_number_of_queries_when_searching_text(
+    viewer_client: Client, django_assert_num_queries, rows: int
+) -> None:
+    bulk_activity(rows)
+    # As above; the text search is a semi-join inside the page and the total queries.
+    with django_assert_num_queries(7):
+        response = viewer_client.get(f"{URL}?q=Calling")
+    assert len(response.context["sessions"]) == min(rows, 50)
+
+
+def test_it_pushes_a_clean_url_for_htmx_filters(viewer_client: Client) -> None:
+    response = viewer_client.get(
+        f"{URL}?q=&agent=&platform=web&status=&has_errors=1&cursor=", headers=htmx("results")
+    )
+    assert response["HX-Push-Url"] == f"{URL}?platform=web&has_errors=1"
