@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-import pytest
 from django.contrib.admin.utils import quote
 from django.db import connection
 from django.db.models import Model
@@ -48,15 +46,3 @@ def get_counting(client: Client, url: str) -> tuple[int, list[str], bytes]:
 def unbounded_counts(queries: list[str]) -> list[str]:
     """The COUNT queries that are not limited: none may run on a changelist."""
     return [sql for sql in queries if "COUNT(" in sql.upper() and "LIMIT" not in sql.upper()]
-
-
-@pytest.fixture(autouse=True)
-def admin_test_settings(settings: Any) -> None:
-    """The suite runs with DEBUG off, whose manifest storage needs `collectstatic` first; the
-    admin's pages only need their static URLs, so they get the plain storage here. Operators'
-    passwords are hashed quickly too: these tests log in many times, never test hashing."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }

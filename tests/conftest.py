@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 
@@ -19,13 +20,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True)
-def _static_files_without_manifest(settings) -> None:
-    """Production settings hash static names from a manifest made by collectstatic; tests serve
-    the source files instead, so no test depends on a collectstatic run."""
+def _suite_settings(settings) -> None:
+    """What every test shares: production settings hash static names from a manifest made by
+    collectstatic, so tests serve the source files instead; passwords hash fast (tests log in
+    often and never test hashing); and the cache (dashboards, failed-key counters, agent
+    configurations) starts empty."""
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    cache.clear()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = User
         django_get_or_create = ("email",)
+        skip_postgeneration_save = True  # the groups hook saves what it changes
 
     email = factory.Sequence(lambda n: f"person{n}@example.com")
     name = factory.Faker("name")

@@ -13,10 +13,8 @@ from django.test import Client
 from agents.models import Agent, ApiKey, User, api_key_hash
 from agents.selectors import agent_config
 from agents.services import agent_cache_key, api_key_create
-from tests.admin_pages import PAGES, AdminCase, admin_test_settings, get_counting, unbounded_counts
+from tests.admin_pages import PAGES, AdminCase, get_counting, unbounded_counts
 from tests.factories import AgentFactory, OperatorFactory, SessionFactory, UserFactory, conversation
-
-__all__ = ["admin_test_settings"]
 
 BULK = 999
 

@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
@@ -64,18 +63,6 @@ def assert_error(response: Any, status: int, *paths: str) -> dict[str, Any]:
     for path in paths:
         assert path in found, (path, found)
     return body["error"]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> None:
-    # The failed-attempt counters live in the cache; each test starts with none.
-    cache.clear()
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings: Any) -> None:
-    # Operators are made with a password; a slow hash in every test adds minutes, not safety.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def _recently_used(issued: IssuedKey) -> str:

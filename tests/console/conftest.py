@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
-import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
 from agents.models import Agent
@@ -33,21 +30,6 @@ def assert_inert(html: str) -> None:
     for markup in LIVE_MARKUP:
         assert markup not in html, f"live markup {markup!r} in the page"
     assert "&lt;script&gt;" in html
-
-
-@pytest.fixture(autouse=True)
-def _fresh_stats_cache() -> None:
-    # The console caches its dashboards for a minute; each test starts from its own data.
-    cache.clear()
-
-
-@pytest.fixture(autouse=True)
-def _static_without_manifest(settings: Any) -> None:
-    # The suite runs without DEBUG and without collectstatic: no manifest to look names up in.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
 
 
 def bulk_activity(n: int, *, agent: Agent | None = None, groups: int = 151) -> list[Session]:

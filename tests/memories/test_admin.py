@@ -6,10 +6,8 @@ import pytest
 from django.test import Client
 
 from memories.models import Memory
-from tests.admin_pages import PAGES, AdminCase, admin_test_settings, get_counting, unbounded_counts
+from tests.admin_pages import PAGES, AdminCase, get_counting, unbounded_counts
 from tests.factories import AgentFactory, MemoryFactory, SessionFactory, UserFactory
-
-__all__ = ["admin_test_settings"]
 
 BULK = 999
 

@@ -15,10 +15,8 @@ from django.utils import timezone
 from memories.models import Memory
 from sessions_app.models import Checkpoint, Message, Session, ToolCall
 from sessions_app.services import checkpoint_save
-from tests.admin_pages import PAGES, AdminCase, admin_test_settings, get_counting, unbounded_counts
+from tests.admin_pages import PAGES, AdminCase, get_counting, unbounded_counts
 from tests.factories import MemoryFactory, SessionFactory, conversation
-
-__all__ = ["admin_test_settings"]
 
 BULK = 999  # with the first row: 1,000
 
