@@ -255,3 +255,30 @@ class Checkpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type or 'checkpoint'} @ {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class DailyActivity(models.Model):
+    """Messages, tool calls and failed tool calls per agent per day, kept by the services in the
+    same transaction as the rows they count, so charts and stats never count messages."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    # Plain integers: a delete subtracts, and a CHECK >= 0 must never be what fails a delete.
+    messages = models.IntegerField(default=0)
+    tool_calls = models.IntegerField(default=0)
+    tool_errors = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "daily activity"
+        ordering = ["-day", "agent"]
+        constraints = [
+            # Also the index for one agent's series (agent, day range).
+            models.UniqueConstraint(fields=["agent", "day"], name="dailyactivity_agent_day_uniq"),
+        ]
+        indexes = [
+            # The all-agents series on the overview and in the stats API: a day range.
+            models.Index(fields=["day"], name="dailyactivity_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id} {self.day}: {self.messages} messages"

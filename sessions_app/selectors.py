@@ -30,7 +30,14 @@ from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 
 from config.errors import InvalidInput, NotFound
-from sessions_app.models import Checkpoint, Message, Session, ToolCall, ToolCallState
+from sessions_app.models import (
+    Checkpoint,
+    DailyActivity,
+    Message,
+    Session,
+    ToolCall,
+    ToolCallState,
+)
 
 SESSION_SORTS: dict[str, tuple[str, ...]] = {
     "newest": ("-created_at", "-id"),
@@ -234,7 +241,8 @@ def checkpoint_latest(*, session_id: uuid.UUID | str) -> Checkpoint:
 
 def activity_stats(*, agent: int | None = None, days: int = 30) -> dict[str, Any]:
     """Totals and a per-day series for one agent or all: sessions, messages, tool calls by state,
-    success rate. Totals come from the sessions' counters, never from counting messages."""
+    success rate. Totals come from the sessions' counters and the series from DailyActivity,
+    never from counting messages."""
     sessions = Session.objects.all() if agent is None else Session.objects.filter(agent_id=agent)
     totals = sessions.aggregate(
         sessions=Count("id"),
@@ -250,35 +258,26 @@ def activity_stats(*, agent: int | None = None, days: int = 30) -> dict[str, Any
     finished = by_state[ToolCallState.COMPLETED] + by_state[ToolCallState.FAILED]
     success_rate = by_state[ToolCallState.COMPLETED] / finished if finished else None
 
-    start = timezone.now() - dt.timedelta(days=days - 1)
-    start = start.replace(hour=0, minute=0, second=0, microsecond=0)
-    messages = Message.objects.filter(created_at__gte=start)
-    errors = ToolCall.objects.filter(is_error=True, created_at__gte=start)
+    today = timezone.localdate()
+    start = today - dt.timedelta(days=days - 1)
+    activity = DailyActivity.objects.filter(day__gte=start)
     if agent is not None:
-        messages = messages.filter(agent_id=agent)
-        errors = errors.filter(agent_id=agent)
-    per_day_messages = dict(
-        messages.order_by()
-        .annotate(day=TruncDate("created_at"))
+        activity = activity.filter(agent_id=agent)
+    per_day = {
+        row["day"]: row
+        for row in activity.order_by()
         .values("day")
-        .annotate(n=Count("id"))
-        .values_list("day", "n")
-    )
-    per_day_errors = dict(
-        errors.order_by()
-        .annotate(day=TruncDate("created_at"))
-        .values("day")
-        .annotate(n=Count("id"))
-        .values_list("day", "n")
-    )
+        .annotate(messages=Sum("messages"), tool_errors=Sum("tool_errors"))
+    }
     series = []
     for offset in range(days):
-        day = (start + dt.timedelta(days=offset)).date()
+        day = start + dt.timedelta(days=offset)
+        row = per_day.get(day, {})
         series.append(
             {
                 "day": day,
-                "messages": per_day_messages.get(day, 0),
-                "tool_errors": per_day_errors.get(day, 0),
+                "messages": row.get("messages", 0),
+                "tool_errors": row.get("tool_errors", 0),
             }
         )
     return {

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Q
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from agents.models import Agent, User
@@ -23,6 +24,7 @@ from sessions_app.fingerprints import error_fingerprint
 from sessions_app.models import (
     Checkpoint,
     ContentType,
+    DailyActivity,
     Message,
     Role,
     Session,
@@ -154,7 +156,7 @@ def sessions_finish(*, sessions: Any) -> int:
 def session_delete(*, session_id: uuid.UUID | str) -> dict[str, int]:
     """Delete a session with its messages, tool calls, checkpoints and memories."""
     session = _lock_session(session_id)
-    _total, per_model = session.delete()
+    per_model = sessions_delete(session_ids=[session.pk])
     return {label.split(".")[-1].lower(): n for label, n in per_model.items()}
 
 
@@ -289,6 +291,7 @@ def message_append(*, session_id: uuid.UUID | str, messages: Sequence[MessageIn]
         ):
             raise Conflict("A tool call_id is used twice in this session.", field="tool_calls")
     ToolCall.objects.bulk_create(calls_out)
+    daily_activity_add(activity_of_rows(messages=rows, tool_calls=calls_out))
 
     if rows:
         errors = sum(1 for c in calls_out if c.is_error)
@@ -350,6 +353,7 @@ def tool_call_finish(
     delta = int(call.is_error) - int(was_error)
     if delta:
         Session.objects.filter(pk=session.pk).update(error_count=F("error_count") + delta)
+        daily_activity_add({(call.agent_id, _activity_day(call.created_at)): [0, 0, delta]})
     return call
 
 
@@ -431,6 +435,7 @@ def tool_call_add(
         error_count=F("error_count") + int(is_error),
         updated_at=now,
     )
+    daily_activity_add(activity_of_rows(tool_calls=[tool_call]))
     return tool_call
 
 
@@ -466,6 +471,7 @@ def tool_call_update(*, tool_call_id: int, **fields: Any) -> ToolCall:
     delta = int(call.is_error) - int(was_error)
     if delta:
         Session.objects.filter(pk=session.pk).update(error_count=F("error_count") + delta)
+        daily_activity_add({(call.agent_id, _activity_day(call.created_at)): [0, 0, delta]})
     return call
 
 
@@ -489,7 +495,9 @@ def tool_calls_delete(*, tool_calls: Any) -> int:
             error_count=F("error_count") - row["errors"],
             updated_at=timezone.now(),
         )
+    deltas = activity_of_queryset(tool_calls=ToolCall.objects.filter(pk__in=ids))
     deleted, _ = ToolCall.objects.filter(pk__in=ids).delete()
+    daily_activity_add(deltas, sign=-1)
     return deleted
 
 
@@ -502,7 +510,12 @@ def messages_delete(*, messages: Any) -> int:
         set(Message.objects.filter(pk__in=ids).values_list("session_id", flat=True)), key=str
     )
     sessions = list(Session.objects.select_for_update().filter(pk__in=session_ids).order_by("pk"))
+    deltas = activity_of_queryset(
+        messages=Message.objects.filter(pk__in=ids),
+        tool_calls=ToolCall.objects.filter(message_id__in=ids),
+    )
     deleted = Message.objects.filter(pk__in=ids).delete()[1].get(Message._meta.label, 0)
+    daily_activity_add(deltas, sign=-1)
     for session in sessions:
         remaining = list(Message.objects.filter(session=session).order_by("seq").only("pk", "seq"))
         position = {m.pk: i for i, m in enumerate(remaining)}
@@ -526,3 +539,102 @@ def messages_delete(*, messages: Any) -> int:
             updated_at=timezone.now(),
         )
     return deleted
+
+
+# --- Daily activity ---------------------------------------------------------------------------
+# The charts' per-day numbers live in DailyActivity, changed by every write above in the same
+# transaction as the rows they count (a delete subtracts what it removes).
+
+ActivityDeltas = dict[tuple[int, dt.date], list[int]]  # (agent, day) -> [messages, calls, errors]
+
+
+def _activity_day(value: dt.datetime) -> dt.date:
+    return timezone.localdate(value)  # the charts' days, in TIME_ZONE like TruncDate
+
+
+def activity_of_rows(
+    *, messages: Sequence[Message] = (), tool_calls: Sequence[ToolCall] = (), sign: int = 1
+) -> ActivityDeltas:
+    """What rows in memory add to (or, with sign=-1, take from) the daily activity."""
+    deltas: ActivityDeltas = {}
+    for message in messages:
+        key = (message.agent_id, _activity_day(message.created_at))
+        deltas.setdefault(key, [0, 0, 0])[0] += sign
+    for call in tool_calls:
+        entry = deltas.setdefault((call.agent_id, _activity_day(call.created_at)), [0, 0, 0])
+        entry[1] += sign
+        entry[2] += sign * int(call.is_error)
+    return deltas
+
+
+def activity_of_queryset(*, messages: Any = None, tool_calls: Any = None) -> ActivityDeltas:
+    """What stored rows count for, grouped in the database (used before deleting them)."""
+    deltas: ActivityDeltas = {}
+    if messages is not None:
+        rows = (
+            messages.order_by()
+            .annotate(day=TruncDate("created_at"))
+            .values("agent_id", "day")
+            .annotate(n=Count("pk"))
+        )
+        for row in rows:
+            deltas.setdefault((row["agent_id"], row["day"]), [0, 0, 0])[0] += row["n"]
+    if tool_calls is not None:
+        rows = (
+            tool_calls.order_by()
+            .annotate(day=TruncDate("created_at"))
+            .values("agent_id", "day")
+            .annotate(n=Count("pk"), errors=Count("pk", filter=Q(is_error=True)))
+        )
+        for row in rows:
+            entry = deltas.setdefault((row["agent_id"], row["day"]), [0, 0, 0])
+            entry[1] += row["n"]
+            entry[2] += row["errors"]
+    return deltas
+
+
+def daily_activity_add(deltas: ActivityDeltas, *, sign: int = 1) -> None:
+    """Add (or subtract) per-day counts: one upsert per (agent, day), in a fixed order so that
+    concurrent writers lock the same rows in the same order."""
+    rows = [
+        (agent_id, day.isoformat(), sign * m, sign * c, sign * e)
+        for (agent_id, day), (m, c, e) in sorted(deltas.items())
+        if (m, c, e) != (0, 0, 0)
+    ]
+    if not rows:
+        return
+    table = connection.ops.quote_name(DailyActivity._meta.db_table)
+    sql = (
+        f"INSERT INTO {table} (agent_id, day, messages, tool_calls, tool_errors) "
+        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (agent_id, day) DO UPDATE SET "
+        f"messages = {table}.messages + excluded.messages, "
+        f"tool_calls = {table}.tool_calls + excluded.tool_calls, "
+        f"tool_errors = {table}.tool_errors + excluded.tool_errors"
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+@transaction.atomic
+def daily_activity_rebuild() -> int:
+    """Recount the whole daily activity from messages and tool calls (after a bulk load that went
+    around the services); returns how many (agent, day) rows there are."""
+    DailyActivity.objects.all().delete()
+    daily_activity_add(
+        activity_of_queryset(messages=Message.objects.all(), tool_calls=ToolCall.objects.all())
+    )
+    return DailyActivity.objects.count()
+
+
+@transaction.atomic
+def sessions_delete(*, session_ids: Sequence[uuid.UUID | str]) -> dict[str, int]:
+    """Delete sessions with everything under them, taking them off the daily activity; returns
+    rows deleted per model label (`sessions_app.Message`: n, …)."""
+    ids = list(session_ids)
+    deltas = activity_of_queryset(
+        messages=Message.objects.filter(session_id__in=ids),
+        tool_calls=ToolCall.objects.filter(session_id__in=ids),
+    )
+    _total, per_model = Session.objects.filter(pk__in=ids).delete()
+    daily_activity_add(deltas, sign=-1)
+    return dict(per_model)

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from agents.models import Agent
 from memories.models import Memory
 from sessions_app.models import Checkpoint, Session
+from sessions_app.services import sessions_delete
 
 AGE = re.compile(r"^\s*(\d{1,6})\s*([hdw])\s*$", re.IGNORECASE)
 UNITS = {"h": "hours", "d": "days", "w": "weeks"}
@@ -106,7 +107,7 @@ class Command(BaseCommand):
                     )
                     if not ids:
                         break
-                    _total, per_model = Session.objects.filter(pk__in=ids).delete()
+                    per_model = sessions_delete(session_ids=ids)
                 deleted.update(per_model)
                 progress.update(len(ids))
         self.stdout.write(f"Deleted {self._summary(deleted)} ({scope}).")

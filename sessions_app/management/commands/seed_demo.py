@@ -35,6 +35,7 @@ from sessions_app.models import (
     ToolCall,
     ToolCallState,
 )
+from sessions_app.services import activity_of_rows, daily_activity_add
 
 DAYS = 30  # the overview charts show 30 days
 FAILURE_RATE = 0.05
@@ -847,6 +848,7 @@ class Command(BaseCommand):
             ToolCall.objects.bulk_create(calls, batch_size=BATCH_ROWS)
             checkpoints = [c for r in chunk for c in r.checkpoints]
             Checkpoint.objects.bulk_create(checkpoints, batch_size=BATCH_ROWS)
+            daily_activity_add(activity_of_rows(messages=messages, tool_calls=calls))
         totals.sessions += len(chunk)
         totals.active += sum(1 for r in chunk if r.session.finished_at is None)
         totals.messages += len(messages)

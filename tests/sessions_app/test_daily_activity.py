@@ -1,0 +1,103 @@
+import datetime as dt
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from sessions_app.models import DailyActivity, Message, ToolCall
+from sessions_app.selectors import activity_stats
+from sessions_app.services import (
+    MessageIn,
+    ToolCallIn,
+    daily_activity_rebuild,
+    message_append,
+    messages_delete,
+    session_delete,
+    session_finish,
+    tool_call_add,
+    tool_call_finish,
+    tool_call_update,
+    tool_calls_delete,
+)
+from tests.factories import AgentFactory, SessionFactory, conversation
+
+pytestmark = pytest.mark.django_db
+
+
+def _table() -> set[tuple]:
+    return set(
+        DailyActivity.objects.exclude(messages=0, tool_calls=0, tool_errors=0).values_list(
+            "agent_id", "day", "messages", "tool_calls", "tool_errors"
+        )
+    )
+
+
+def _assert_matches_a_recount() -> None:
+    kept = _table()
+    daily_activity_rebuild()
+    assert kept == _table()
+
+
+def test_it_counts_every_write_and_delete_exactly():
+    agent = AgentFactory()
+    today, earlier = SessionFactory(agent=agent), SessionFactory(agent=agent)
+    conversation(today, turns=3, failing=1)
+    three_days_ago = timezone.now() - dt.timedelta(days=3)
+    message_append(
+        session_id=earlier.pk,
+        messages=[
+            MessageIn(role="user", text_content="old", created_at=three_days_ago),
+            MessageIn(
+                role="assistant",
+                created_at=three_days_ago,
+                tool_calls=[ToolCallIn(tool_name="search", call_id="r", state="running")],
+            ),
+        ],
+    )
+    _assert_matches_a_recount()
+    assert (
+        DailyActivity.objects.get(agent=agent, day=timezone.localdate(three_days_ago)).messages == 2
+    )
+
+    running = ToolCall.objects.get(call_id="r")
+    tool_call_finish(tool_call_id=running.pk, error_message="Timeout after 30s")
+    _assert_matches_a_recount()
+    tool_call_update(tool_call_id=running.pk, state="completed", is_error=False, error_message="")
+    _assert_matches_a_recount()
+    added = tool_call_add(session_id=today.pk, call=ToolCallIn(tool_name="x", state="failed"))
+    _assert_matches_a_recount()
+    tool_calls_delete(tool_calls=ToolCall.objects.filter(pk=added.pk))
+    _assert_matches_a_recount()
+    messages_delete(messages=Message.objects.filter(session=today, seq__in=[1, 2]))
+    _assert_matches_a_recount()
+    session_delete(session_id=earlier.pk)
+    _assert_matches_a_recount()
+    assert not DailyActivity.objects.filter(day=timezone.localdate(three_days_ago)).exclude(
+        messages=0
+    )
+
+
+def test_it_takes_pruned_sessions_off_the_charts():
+    session = SessionFactory()
+    conversation(session, turns=2, failing=1)
+    session_finish(session_id=session.pk, at=timezone.now() - dt.timedelta(days=100))
+    call_command("prune", "--older-than", "90d", verbosity=0)
+    assert not Message.objects.exists()
+    assert _table() == set()
+
+
+def test_it_serves_the_overview_series_from_the_rollup(django_assert_num_queries):
+    agent = AgentFactory()
+    for _ in range(3):
+        conversation(SessionFactory(agent=agent), turns=2, failing=1)
+    # Session totals, tool calls by state, and the per-day series: three queries.
+    with django_assert_num_queries(3):
+        stats = activity_stats(agent=agent.pk)
+    assert stats["per_day"][-1] == {"day": timezone.localdate(), "messages": 12, "tool_errors": 3}
+    assert sum(day["messages"] for day in stats["per_day"]) == stats["messages"] == 12
+
+
+def test_it_counts_the_demo_data_exactly():
+    call_command("seed_demo", "--sessions", "20", "--seed", "3", verbosity=0)
+    _assert_matches_a_recount()
+    assert sum(DailyActivity.objects.values_list("messages", flat=True)) == Message.objects.count()
