@@ -72,6 +72,16 @@ def test_it_refuses_to_touch_an_operator():
     assert operator.check_password("correct horse battery staple")
 
 
+def test_it_finds_a_user_by_natural_key_as_stored_or_case_folded():
+    folded = User.objects.create_user("ada@example.com")
+    unfolded = User.objects.create(email="Old.Import@Example.COM")  # stored past the manager
+
+    assert User.objects.get_by_natural_key("ADA@example.com") == folded
+    assert User.objects.get_by_natural_key("Old.Import@Example.COM") == unfolded
+    with pytest.raises(User.DoesNotExist):
+        User.objects.get_by_natural_key("nobody@example.com")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [

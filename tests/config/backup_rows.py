@@ -52,6 +52,9 @@ def add_edge_cases() -> None:
     )
     person.created_at = _at(1, 1)
     person.save(update_fields=["created_at"])
+    # Stored as typed, past the manager's case-folding (an old import, a raw insert): its
+    # natural key must still resolve on restore.
+    unfolded = User.objects.create(email="Mixed.Case@Example.COM", password="!")
     operator = User.objects.create_user(
         "edge-operator@logdeck.test", password="correct horse battery staple", is_staff=True
     )
@@ -81,6 +84,7 @@ def add_edge_cases() -> None:
         tool_call_count=2,
         error_count=1,
     )
+    Session.objects.create(agent=agent, user=unfolded, created_at=_at(5, 5))
     asked = Message.objects.create(
         session=anonymous,
         agent=agent,
