@@ -8,7 +8,9 @@ stay the stock ones. It differs in two ways:
 - natural keys of foreign keys (agents, users) are looked up once per distinct object instead
   of once per row, both when dumping and when loading, so a million messages are not a million
   extra queries;
-- restoring into an empty table inserts each row at once, where Django first tries an UPDATE.
+- restoring into an empty table inserts each row at once, where Django first tries an UPDATE;
+- restoring over existing rows (the groups `migrate` creates) matches them by natural key, so
+  a group recreated in the source, with a new pk, does not break the restore.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.serializers import base, jsonl
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Field, Model
@@ -87,7 +90,22 @@ class Deserializer(jsonl.Deserializer):
                 restored = InsertedObject(
                     restored.object, restored.m2m_data, restored.deferred_fields
                 )
+            else:
+                self._adopt_existing_pk(restored.object)
             yield restored
+
+    def _adopt_existing_pk(self, obj: Model) -> None:
+        """A row whose natural key is already there under another pk (the groups `migrate`
+        makes, recreated in the source) takes that pk, instead of failing on the unique name.
+        With --natural-foreign the backup refers to such rows by natural key, never by pk."""
+        manager = type(obj)._default_manager.db_manager(self.using)
+        if not hasattr(manager, "get_by_natural_key") or not hasattr(obj, "natural_key"):
+            return
+        try:
+            existing = manager.get_by_natural_key(*obj.natural_key())
+        except ObjectDoesNotExist:
+            return
+        obj.pk = existing.pk
 
     def _handle_fk_field_node(self, field: Field, field_value: Any) -> Any:
         if not isinstance(field_value, list):
