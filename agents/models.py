@@ -30,7 +30,9 @@ class UserManager(BaseUserManager.from_queryset(UserQuerySet)):  # type: ignore[
         return (email or "").strip().lower()
 
     def get_by_natural_key(self, email: str) -> User:
-        return self.get(email=self.normalize_email(email))
+        # Exact first: a backup must find a row stored before addresses were case-folded.
+        user = self.filter(email=email).first()
+        return user if user is not None else self.get(email=self.normalize_email(email))
 
     def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
         if not email:

@@ -86,3 +86,21 @@ def viewer_client(viewer: User) -> Client:
 @pytest.fixture
 def outsider_client(outsider: User) -> Client:
     return _client_for(outsider)
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """A real Redis for the cache tests, in a database number of the tests' own. Skipped when
+    none answers, unless LOGDECK_REQUIRE_REDIS=1 (as in CI), where that is a failure."""
+    import os
+
+    import redis
+
+    url = os.environ.get("LOGDECK_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.exceptions.ConnectionError:
+        if os.environ.get("LOGDECK_REQUIRE_REDIS") == "1":
+            pytest.fail(f"no Redis at {url}, and LOGDECK_REQUIRE_REDIS=1")
+        pytest.skip(f"no Redis at {url} (set LOGDECK_TEST_REDIS_URL)")
+    return url

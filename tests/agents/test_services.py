@@ -1,9 +1,9 @@
-import os
 import uuid
 import warnings
 
 import pytest
 import redis
+from django.conf import settings as django_settings
 from django.core.cache import cache, caches
 
 from agents.models import Agent, User
@@ -29,10 +29,6 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
-
-# A Redis database number of Logdeck's tests' own; each test uses a fresh key prefix in it.
-REDIS_URL = os.environ.get("LOGDECK_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
-
 
 # --- users ---------------------------------------------------------------------------------
 
@@ -70,6 +66,16 @@ def test_it_refuses_to_touch_an_operator():
     assert operator.name == "Ops"
     assert operator.is_staff
     assert operator.check_password("correct horse battery staple")
+
+
+def test_it_finds_a_user_by_natural_key_as_stored_or_case_folded():
+    folded = User.objects.create_user("ada@example.com")
+    unfolded = User.objects.create(email="Old.Import@Example.COM")  # stored past the manager
+
+    assert User.objects.get_by_natural_key("ADA@example.com") == folded
+    assert User.objects.get_by_natural_key("Old.Import@Example.COM") == unfolded
+    with pytest.raises(User.DoesNotExist):
+        User.objects.get_by_natural_key("nobody@example.com")
 
 
 @pytest.mark.parametrize(
@@ -156,14 +162,11 @@ def test_it_deletes_an_agent_with_everything_and_returns_the_counts():
 def agent_cache(request, settings):
     """The cache the settings would build: local memory, or Redis when REDIS_URL is set."""
     if request.param == "redis":
-        try:
-            redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-        except redis.exceptions.ConnectionError:
-            pytest.skip(f"no Redis at {REDIS_URL} (set LOGDECK_TEST_REDIS_URL)")
+        url = request.getfixturevalue("redis_url")
         settings.CACHES = {
             "default": {
                 "BACKEND": "django.core.cache.backends.redis.RedisCache",
-                "LOCATION": REDIS_URL,
+                "LOCATION": url,
                 "KEY_PREFIX": f"logdeck-test-{uuid.uuid4().hex}",
             }
         }
@@ -176,7 +179,8 @@ def _in_backend(name: str) -> bool:
     """Whether the agent's configuration is stored in the real backend (not a Python copy)."""
     key = agent_cache_key(name)
     if type(caches["default"]).__name__ == "RedisCache":
-        return bool(redis.Redis.from_url(REDIS_URL).exists(cache.make_key(key)))
+        location = django_settings.CACHES["default"]["LOCATION"]
+        return bool(redis.Redis.from_url(location).exists(cache.make_key(key)))
     return cache.get(key) is not None
 
 

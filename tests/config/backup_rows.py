@@ -20,6 +20,9 @@ Snapshot = dict[str, dict[Any, dict[str, Any]]]
 
 # Rebuilt by `migrate` on each side and left out of the backup on purpose.
 NOT_BACKED_UP = {"contenttypes.contenttype", "auth.permission", "sessions.session"}
+# `migrate` makes the viewer and editor groups itself, so their pks may differ after a restore;
+# nothing refers to a group by pk in a backup (only by name), so they are compared by name.
+KEYED_BY_NAME = {"auth.group"}
 
 
 def _at(day: int, micro: int) -> dt.datetime:
@@ -52,9 +55,17 @@ def add_edge_cases() -> None:
     )
     person.created_at = _at(1, 1)
     person.save(update_fields=["created_at"])
+    # Stored as typed, past the manager's case-folding (an old import, a raw insert): its
+    # natural key must still resolve on restore.
+    unfolded = User.objects.create(email="Mixed.Case@Example.COM", password="!")
     operator = User.objects.create_user(
         "edge-operator@logdeck.test", password="correct horse battery staple", is_staff=True
     )
+    # Recreated, so its pk differs from the one `migrate` gives it in the restored database.
+    editor = Group.objects.get(name="editor")
+    permissions = list(editor.permissions.all())
+    editor.delete()
+    Group.objects.create(name="editor").permissions.set(permissions)
     auditors = Group.objects.create(name="auditors")
     auditors.permissions.set(Permission.objects.filter(codename__in=["view_agent", "view_memory"]))
     operator.groups.set([auditors, Group.objects.get(name="viewer")])
@@ -81,6 +92,7 @@ def add_edge_cases() -> None:
         tool_call_count=2,
         error_count=1,
     )
+    Session.objects.create(agent=agent, user=unfolded, created_at=_at(5, 5))
     asked = Message.objects.create(
         session=anonymous,
         agent=agent,
@@ -159,7 +171,9 @@ def snapshot() -> Snapshot:
                 values[field.name] = sorted(
                     r.natural_key() if hasattr(r, "natural_key") else r.pk for r in related
                 )
-            table[obj.pk] = values
+            if label in KEYED_BY_NAME:
+                del values["id"]
+            table[obj.name if label in KEYED_BY_NAME else obj.pk] = values
         rows[label] = table
     return rows
 

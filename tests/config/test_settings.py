@@ -9,13 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import redis
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.management import call_command
 from django.test import Client
 
 ROOT = Path(__file__).resolve().parents[2]
-REDIS_URL = os.environ.get("LOGDECK_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
 PRODUCTION = {
     "SECRET_KEY": "k3y-" + "x7Qp9vLm2ZrT8wYc4NbHs6JdKf1GaE0uVoRi5PtMqWn3BjXh",
     "ALLOWED_HOSTS": "logdeck.example.com",
@@ -135,15 +133,7 @@ def test_it_fails_check_deploy_with_a_weak_secret_key():
     assert "security.W009" in result.stderr + result.stdout
 
 
-def _redis_or_skip() -> None:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except redis.exceptions.ConnectionError:
-        pytest.skip(f"no Redis at {REDIS_URL} (set LOGDECK_TEST_REDIS_URL)")
-
-
-def test_it_caches_in_redis_when_redis_url_is_set():
-    _redis_or_skip()
+def test_it_caches_in_redis_when_redis_url_is_set(redis_url):
     code = (
         "import django, uuid; django.setup();"
         "from django.core.cache import cache, caches;"
@@ -153,7 +143,7 @@ def test_it_caches_in_redis_when_redis_url_is_set():
         "cache.delete(key)"
     )
 
-    result = _python(code, **PRODUCTION, REDIS_URL=REDIS_URL, CACHE_PREFIX="logdeck-settings")
+    result = _python(code, **PRODUCTION, REDIS_URL=redis_url, CACHE_PREFIX="logdeck-settings")
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("RedisCache {'a': [1, None]} logdeck-settings:1:settings-test-")

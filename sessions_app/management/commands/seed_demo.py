@@ -402,6 +402,14 @@ AGENTS = (
     ),
 )
 
+FOLLOW_UPS = (
+    "Thanks. And what about the other one?",
+    "Can you double-check that?",
+    "OK, please go ahead.",
+    "That is not what I meant; try again.",
+    "Great, one more thing.",
+)
+
 ANSWERS = (
     "Done. Here is what I found, with the details above.",
     "I checked it for you: everything is in order now.",
@@ -499,12 +507,12 @@ class Command(BaseCommand):
                     user = None if rng.random() < 0.08 else rng.choice(users)
                     rows = self._session(rng, session_id, spec, agents[spec.name], user, now)
                     chunk.append(rows)
-                    self._memories_for(rng, rows.session, user, memory_rows, now)
+                    self._memories_for(rng, rows.session, user, memory_rows)
                 self._write(chunk, totals)
                 progress.update(len(chunk))
                 progress.set_postfix(messages=totals.messages, refresh=False)
 
-        memories = list(memory_rows.values()) + self._shared_memories(agents, now)
+        memories = list(memory_rows.values()) + self._shared_memories(agents)
         before = Memory.objects.count()
         Memory.objects.bulk_create(memories, batch_size=BATCH_ROWS, ignore_conflicts=True)
         totals.memories = Memory.objects.count() - before
@@ -587,7 +595,7 @@ class Command(BaseCommand):
             t = now - dt.timedelta(minutes=rng.uniform(2, 180))
         elif spec.active:
             # A working-hours rhythm over the last 30 days.
-            t = now - dt.timedelta(days=rng.uniform(0.15, DAYS))
+            t = now - dt.timedelta(days=rng.uniform(0.15, DAYS - 0.5))
             t = t.replace(hour=rng.choice((8, 9, 10, 11, 13, 14, 15, 16, 17, 20)))
             if t > now - dt.timedelta(hours=3):
                 t -= dt.timedelta(days=1)
@@ -753,7 +761,6 @@ class Command(BaseCommand):
         session: Session,
         user: User | None,
         rows: dict[tuple[int | None, int | None, str], Memory],
-        now: dt.datetime,
     ) -> None:
         if user is None or rng.random() > 0.25:
             return
@@ -795,7 +802,7 @@ class Command(BaseCommand):
         )
 
     @staticmethod
-    def _shared_memories(agents: dict[str, Agent], now: dt.datetime) -> list[Memory]:
+    def _shared_memories(agents: dict[str, Agent]) -> list[Memory]:
         memories = [
             Memory(
                 name="company-facts",
@@ -855,12 +862,3 @@ class Command(BaseCommand):
         totals.tool_calls += len(calls)
         totals.errors += sum(1 for c in calls if c.is_error)
         totals.checkpoints += len(checkpoints)
-
-
-FOLLOW_UPS = (
-    "Thanks. And what about the other one?",
-    "Can you double-check that?",
-    "OK, please go ahead.",
-    "That is not what I meant; try again.",
-    "Great, one more thing.",
-)
