@@ -94,9 +94,10 @@ def test_it_runs_a_fixed_number_of_queries(
     # Cached for a minute: 1-4 auth, 5 the page of agents.
     with django_assert_num_queries(5):
         viewer_client.get(LIST)
-    # 1-4 as above, 5 the agent, 6 totals from counters, 7 calls by state, 8 messages per day,
-    # 9 failures per day, 10 the tools failing most, 11 latest sessions, 12 memories.
-    with django_assert_num_queries(12):
+    # 1-4 as above, 5 the agent, 6 totals from counters, 7 calls by state, 8 messages and
+    # failures per day from the daily activity, 9 the tools failing most, 10 latest sessions,
+    # 11 memories.
+    with django_assert_num_queries(11):
         viewer_client.get(detail(agent))
     # Cached for a minute: 1-4 auth, 5 the agent, 6 latest sessions, 7 memories.
     with django_assert_num_queries(7):

@@ -60,9 +60,9 @@ def test_it_runs_a_fixed_number_of_queries(
 ) -> None:
     bulk_activity(rows)
     # 1 auth session, 2 user, 3-4 the viewer's user and group permissions,
-    # 5 totals from session counters, 6 tool calls by state, 7 messages per day, 8 failures
-    # per day, 9 the tools failing most, 10 the latest sessions with agent and user.
-    with django_assert_num_queries(10):
+    # 5 totals from session counters, 6 tool calls by state, 7 messages and failures per day
+    # from the daily activity, 8 the tools failing most, 9 the latest sessions.
+    with django_assert_num_queries(9):
         response = viewer_client.get(URL)
     assert response.status_code == 200
     # Within the minute the numbers are cached: 1-4 auth, 5 the latest sessions (always live).
