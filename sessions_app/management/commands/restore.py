@@ -1,4 +1,4 @@
-"""Restore a backup made with the README's `dumpdata --format jsonl --natural-foreign` command, fast.
+"""Restore a backup made with the README's `dumpdata --format jsonl --natural-foreign`, fast.
 
 `loaddata` saves one object at a time and looks every natural key up with its own query (about
 600 rows/s). This command streams the same file in chunks, resolves the natural keys of a chunk
@@ -41,6 +41,15 @@ NATURAL_KEY_LOOKUPS: dict[type[models.Model], tuple[str, ...]] = {
     ContentType: ("app_label", "model"),
     Permission: ("codename", "content_type__app_label", "content_type__model"),
 }
+# Fields whose JSON string PostgreSQL's COPY parses exactly as the field's to_python would.
+TEXT_PARSED_FIELDS = (
+    models.CharField,
+    models.TextField,
+    models.DateTimeField,
+    models.DateField,
+    models.UUIDField,
+    models.DecimalField,
+)
 KEY_CACHE_LIMIT = 200_000  # natural key -> pk entries kept; cleared when full, so memory is bounded
 
 Converter = Callable[[Any], Any]
@@ -162,7 +171,7 @@ class Restorer:
             passthrough = (bool,)
         elif isinstance(f, models.IntegerField):  # AutoFields too
             passthrough = (int,)
-        elif isinstance(f, models.CharField | models.TextField | models.DateTimeField) or isinstance(f, models.UUIDField | models.DateField | models.DecimalField):
+        elif isinstance(f, TEXT_PARSED_FIELDS):
             passthrough = (str,)
         else:
             return generic
