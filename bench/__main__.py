@@ -210,7 +210,7 @@ def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
                 "backup",
                 "backup: dumpdata (README command)",
                 "other",
-                {"logdeck": figures["backup"], "stock": Figure(note="same command"),
+                {"logdeck": figures["backup"], "stock": figures["stock_dumpdata"],
                  "floor": Figure(note="—")},
                 unit="rows/s",
             )

@@ -12,7 +12,7 @@ import psycopg
 from django.test import Client
 from django.urls import reverse
 
-from bench.dataset import SEARCH_WORD
+from bench.dataset import SEARCH_WORD, as_json
 from bench.measure import Figure, floor, measure, page
 from config.keyset import encode_cursor
 
@@ -74,7 +74,7 @@ def context(console: Client, api: Client, read_key: str, conn: psycopg.Connectio
     """Look up, once, the ids and the middle rows the deep-page measurements start from."""
     with conn.cursor() as cursor:
         cursor.execute("SELECT details FROM bench.dataset WHERE id = 1")
-        details = cursor.fetchone()[0]
+        details = as_json(cursor.fetchone()[0])
         cursor.execute(
             "SELECT agent_id FROM sessions_app_session GROUP BY agent_id ORDER BY count(*) DESC "
             "LIMIT 1"

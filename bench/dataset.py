@@ -22,7 +22,7 @@ import psycopg
 
 from sessions_app.fingerprints import error_fingerprint
 
-DATASET_VERSION = 1
+DATASET_VERSION = 2
 SEED = 20261122
 BIG_SESSION_MESSAGES = 5000
 AGENTS = 20
@@ -258,7 +258,7 @@ def existing(conn: psycopg.Connection, messages: int) -> Dataset | None:
         row = cursor.fetchone()
         if row is None or row[0] != DATASET_VERSION or row[1] != messages:
             return None
-        details = row[2]
+        details = as_json(row[2])
         # Cheap integrity check: the counters of all sessions add up to the dataset's size.
         cursor.execute(
             "SELECT coalesce(sum(message_count), 0) FROM sessions_app_session WHERE name LIKE %s",
@@ -275,6 +275,11 @@ def existing(conn: psycopg.Connection, messages: int) -> Dataset | None:
         built_seconds=None,
         copy_rows_per_s=None,
     )
+
+
+def as_json(value: Any) -> Any:
+    # On Django's own connection jsonb arrives as text (Django decodes JSONField itself).
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _secondary_indexes(cursor: psycopg.Cursor) -> list[tuple[str, str]]:
@@ -470,7 +475,7 @@ def build(conn: psycopg.Connection, messages: int, *, log: Any = print) -> Datas
             pending_result = False
             for seq in range(size):
                 message_id += 1
-                at = at + dt.timedelta(seconds=rng.randint(*gap), microseconds=rng.randint(0, 999))
+                at = at + dt.timedelta(seconds=rng.randint(*gap), milliseconds=rng.randint(0, 999))
                 words = rng.choices(VOCABULARY, k=rng.randint(6, 24))
                 if rng.random() < 0.005:
                     words.insert(rng.randrange(len(words)), SEARCH_WORD)

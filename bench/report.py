@@ -69,7 +69,8 @@ def row(
         result["meets"] = result["logdeck_over_floor"] >= APPEND_VS_COPY
     if key == "restore" and result["stock_over_logdeck"] is not None:
         result["target"] = f">={RESTORE_VS_LOADDATA}x loaddata"
-        result["meets"] = result["stock_over_logdeck"] >= RESTORE_VS_LOADDATA
+        exact = logdeck.extra.get("exact") is not False
+        result["meets"] = result["stock_over_logdeck"] >= RESTORE_VS_LOADDATA and exact
     return result
 
 
@@ -80,9 +81,12 @@ def _cell(figure: dict[str, Any], unit: str) -> str:
         text = f"{figure['rate']:,} {unit}"
         if figure.get("peak_mb") is not None and not math.isnan(figure["peak_mb"]):
             text += f", {figure['peak_mb']:.0f} MB"
+        if figure.get("exact") is not None:
+            text += ", exact" if figure["exact"] else ", NOT EXACT"
         return text
     queries = "" if figure["queries"] is None else f" {figure['queries']}q"
-    return f"{figure['median_ms']:.1f} ({figure['p95_ms']:.1f}){queries}"
+    p95 = "" if figure["p95_ms"] is None else f" ({figure['p95_ms']:.1f})"
+    return f"{figure['median_ms']:.1f}{p95}{queries}"
 
 
 def _ratio(value: float | None, unit: str) -> str:

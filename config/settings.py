@@ -241,6 +241,10 @@ API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 500)
 API_MAX_BATCH = env_int("API_MAX_BATCH", 1000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
 
+# --- Backups --------------------------------------------------------------------------------
+# `dumpdata --format jsonl --natural-foreign` with each natural key fetched once, not per row.
+SERIALIZATION_MODULES = {"jsonl": "config.jsonl_backup"}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
