@@ -49,12 +49,15 @@ def test_it_takes_the_nearest_rank_percentile() -> None:
 
 def test_it_judges_rows_against_the_targets() -> None:
     fast = Figure(median_ms=2.0, p95_ms=3.0, queries=3)
-    page1 = row("a", "page", "page1", {"logdeck": fast, "stock": Figure(median_ms=30.0),
-                                      "floor": Figure(median_ms=1.0)})  # fmt: skip
-    deep = row("b", "deep", "deep", {"logdeck": fast, "stock": Figure(median_ms=30.0),
-                                     "floor": Figure(median_ms=0.1)})  # fmt: skip
-    missing = row("c", "n/a", "page1", {"logdeck": Figure(note="n/a (404)"),
-                                        "stock": Figure(median_ms=30.0), "floor": Figure()})  # fmt: skip
+    stock = Figure(median_ms=30.0)
+    page1 = row(
+        "a", "page", "page1", {"logdeck": fast, "stock": stock, "floor": Figure(median_ms=1.0)}
+    )
+    deep = row(
+        "b", "deep", "deep", {"logdeck": fast, "stock": stock, "floor": Figure(median_ms=0.1)}
+    )
+    gone = Figure(note="n/a (404)")
+    missing = row("c", "n/a", "page1", {"logdeck": gone, "stock": stock, "floor": Figure()})
 
     assert (page1["stock_over_logdeck"], page1["logdeck_over_floor"], page1["meets"]) == (
         15.0,
