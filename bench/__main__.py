@@ -34,6 +34,9 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
         "--compare", type=Path, nargs="+", metavar="JSON", help="show growth across earlier runs"
     )
     parser.add_argument("--rebuild", action="store_true", help="rebuild the dataset even if there")
+    parser.add_argument(
+        "--strict", action="store_true", help="exit 1 when a measurement fails with an error"
+    )
     parser.add_argument("--skip-backup", action="store_true", help="no backup/restore figures")
     parser.add_argument(
         "--loaddata-max-rows",
@@ -100,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_test_environment()
     # A page that is not built yet answers 404: that is a row saying n/a, not a log line.
     logging.getLogger("django.request").setLevel(logging.CRITICAL)
-    warnings.filterwarnings("ignore", message="No directory at", module="whitenoise")
+    warnings.filterwarnings("ignore", message="No directory at")
     overrides = override_settings(
         ROOT_URLCONF="bench.urls",
         # Admin pages ask for static files; the manifest exists only after collectstatic.
@@ -122,7 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         write_json(args.json, result)
         print(f"JSON: {args.json}")
-    return 0
+    errors = [
+        f"{r['title']} ({side}): {r[side]['note']}"
+        for r in result["rows"]
+        for side in ("logdeck", "stock", "floor")
+        if r[side]["note"].startswith("error")
+    ]
+    for error in errors:
+        print(f"ERROR {error}", file=sys.stderr)
+    return 1 if errors and args.strict else 0
 
 
 def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
