@@ -79,6 +79,20 @@ class ModelTarget:
     converters: list[Converter]
     m2m: list[M2MTarget] = field(default_factory=list)
 
+    @property
+    def plan(self) -> list[tuple[str, models.Field, Converter, type[models.Model] | None]]:
+        """Per column: where its value is, its field, its converter, the model a key names."""
+        plan = self.__dict__.get("_plan")
+        if plan is None:
+            plan = [
+                (source, f, convert, f.remote_field.model if f.is_relation else None)
+                for source, f, convert in zip(
+                    self.sources, self.fields, self.converters, strict=True
+                )
+            ]
+            self.__dict__["_plan"] = plan
+        return plan
+
 
 @dataclass
 class Chunk:
@@ -156,12 +170,12 @@ class Restorer:
         """JSON value -> database value. PostgreSQL's COPY parses text itself, so the common
         types pass through unchanged; everything else goes through the field, as loaddata does."""
         connection = self.connection
+        if f.is_relation:
+            f = f.target_field  # the related row's key, once a natural key is resolved to it
 
         def generic(value: Any) -> Any:
             return f.get_db_prep_save(f.to_python(value), connection)
 
-        if f.is_relation:
-            return generic  # replaced per chunk after natural keys are resolved; see `rows`
         if not self.postgres:
             return generic
         if isinstance(f, models.JSONField):
@@ -261,9 +275,7 @@ class Restorer:
     def prepare(self, chunk: Chunk) -> tuple[list[tuple[Any, ...]], dict[str, list[tuple]]]:
         """The chunk's rows for its table and for each many-to-many table."""
         target = chunk.target
-        relations = [
-            (i, f) for i, f in enumerate(target.fields) if f.is_relation and not f.primary_key
-        ]
+        relations = [(i, f) for i, f in enumerate(target.fields) if f.is_relation]
         wanted: dict[type[models.Model], set[tuple[Any, ...]]] = {}
         for record in chunk.records:
             values = record.get("fields", {})
@@ -292,28 +304,22 @@ class Restorer:
                     f"{', '.join(sorted(unknown))}."
                 )
             row = []
-            for source, f, convert in zip(
-                target.sources, target.fields, target.converters, strict=True
-            ):
-                if source == "pk":
-                    value = record["pk"]
-                elif source in values:
-                    value = values[source]
-                elif getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
-                    value = now  # a hand-written line may leave out what save() would stamp
-                else:
-                    value = f.get_default()
-                try:
-                    if f.is_relation and not f.primary_key:
-                        value = self.key_to_pk(f.remote_field.model, value, line, f.name)
-                        value = f.target_field.get_db_prep_save(
-                            f.target_field.to_python(value), self.connection
-                        )
+            f = None
+            try:
+                for source, f, convert, related in target.plan:
+                    if source == "pk":
+                        value = record["pk"]
+                    elif source in values:
+                        value = values[source]
+                    elif getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+                        value = now  # a hand-written line may leave out what save() would stamp
                     else:
-                        value = convert(value)
-                except ValidationError as exc:
-                    raise BackupError(f"line {line}: {f.name}: {' '.join(exc.messages)}") from None
-                row.append(value)
+                        value = f.get_default()
+                    if related is not None and type(value) is list:
+                        value = self.key_to_pk(related, value, line, f.name)
+                    row.append(convert(value))
+            except ValidationError as exc:
+                raise BackupError(f"line {line}: {f.name}: {' '.join(exc.messages)}") from None
             rows.append(tuple(row))
             own_pk = target.fields[target.sources.index("pk")]
             for m2m in target.m2m:
