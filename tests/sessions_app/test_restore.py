@@ -242,11 +242,31 @@ def test_it_restores_nothing_when_the_rows_do_not_fit_together(db: None, tmp_pat
         '"6f0c2a7e-1111-4c8e-9c55-000000000001", "agent": ["a"], "seq": 0, "role": "user"}}\n'
     )
 
-    with pytest.raises(CommandError):
+    with pytest.raises(CommandError, match="do not fit together"):
         restore(path, no_progress=True)
 
     assert not Agent.objects.exists()
     assert not Message.objects.exists()
+
+
+@pytest.mark.postgres
+def test_it_builds_every_index_again(dataset: None, tmp_path: Path) -> None:
+    from django.db import connection
+
+    def indexes() -> set[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")
+            return {name for (name,) in cursor.fetchall()}
+
+    before = indexes()
+    path = tmp_path / "backup.jsonl"
+    backup(path)
+    wipe()
+
+    restore(path, no_progress=True)
+
+    assert indexes() == before
+    assert {"message_text_fts_idx", "session_created_idx", "toolcall_error_group_idx"} <= before
 
 
 def test_it_says_when_the_file_is_missing(db: None, tmp_path: Path) -> None:
