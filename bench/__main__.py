@@ -163,6 +163,7 @@ def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     user = User.objects.filter(email="bench@logdeck.test").first()
     if user is None:
         user = User.objects.create_superuser("bench@logdeck.test", is_staff=True)
+    user.api_keys.filter(name="benchmark").delete()  # the last run's keys
     read_key = api_key_create(user=user, scope="read", name="benchmark").secret
     write_key = api_key_create(user=user, scope="write", name="benchmark").secret
     console = Client(raise_request_exception=False)

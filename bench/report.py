@@ -136,6 +136,15 @@ def write_json(path: Path, result: dict[str, Any]) -> None:
     path.write_text(json.dumps(result, indent=2, default=str) + "\n")
 
 
+def _growth(found: list[dict[str, Any] | None], side: str, unit: str) -> str:
+    """Largest scale's figure over the smallest's, for the stock or floor side of a row."""
+    field = "median_ms" if unit == "ms" else "rate"
+    values = [r[side].get(field) for r in found if r and r[side].get("median_ms") is not None]
+    if len(values) < 2 or not values[0]:
+        return "—"
+    return f"{values[-1] / values[0]:.2f}x"
+
+
 def compare(paths: list[Path]) -> str:
     """How each median and query count grows from the smallest to the largest run."""
     runs = sorted(
@@ -144,7 +153,7 @@ def compare(paths: list[Path]) -> str:
     if len(runs) < 2:
         return "--compare needs at least two JSON files from runs at different scales."
     scales = [run["scale"] for run in runs]
-    header = ["measurement", *scales, "growth", "queries"]
+    header = ["measurement", *scales, "growth", "queries", "stock growth", "floor growth"]
     lines = []
     keys: list[str] = []
     for run in runs:
@@ -171,7 +180,16 @@ def compare(paths: list[Path]) -> str:
             same_queries = (
                 "same" if len(set(queries)) == 1 else "GROW " + "/".join(map(str, queries))
             )
-        lines.append([first["title"], *cells, growth, same_queries])
+        lines.append(
+            [
+                first["title"],
+                *cells,
+                growth,
+                same_queries,
+                _growth(found, "stock", unit),
+                _growth(found, "floor", unit),
+            ]
+        )
     widths = [max(len(str(x[i])) for x in [header, *lines]) for i in range(len(header))]
     out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     out.append("  ".join("-" * w for w in widths))
@@ -179,6 +197,7 @@ def compare(paths: list[Path]) -> str:
     out.append("")
     out.append(
         f"growth: Logdeck's median at {scales[-1]} over {scales[0]} (target for pages: <= "
-        f"{GROWTH}x); queries: the query count at every scale (target: the same)."
+        f"{GROWTH}x); queries: the query count at every scale (target: the same). For rates "
+        "(msgs/s, rows/s) growth is the largest scale's rate over the smallest's."
     )
     return "\n".join(out)
