@@ -174,7 +174,16 @@ def cases(ctx: Context) -> list[Case]:
     newest = " ORDER BY created_at DESC, id DESC LIMIT %s"
     keyset = " WHERE (created_at, id) < (%s, %s)"
     session_keyset = " WHERE (s.created_at, s.id) < (%s, %s)"
-    search = f" WHERE s.id IN (SELECT session_id FROM sessions_app_message WHERE {FTS})"
+    # The GIN index first, in a fence: left to itself the planner walks the created_at index and
+    # runs to_tsvector on every row until the page is full (0.4-1.3 s at a million messages).
+    search = (
+        f" WHERE s.id IN (WITH hits AS MATERIALIZED (SELECT session_id FROM sessions_app_message "
+        f"WHERE {FTS}) SELECT session_id FROM hits)"
+    )
+    message_search = (
+        f"WITH hits AS MATERIALIZED (SELECT id FROM sessions_app_message WHERE {FTS}) "
+        f"SELECT {MESSAGE_COLUMNS} FROM sessions_app_message WHERE id IN (SELECT id FROM hits)"
+    )
     errors_page = " WHERE is_error AND tool_name = %s AND error_fingerprint = %s"
     groups = (
         "SELECT tool_name, error_fingerprint, count(*), count(DISTINCT session_id), "
@@ -324,7 +333,7 @@ def cases(ctx: Context) -> list[Case]:
             "search",
             admin("message", q=SEARCH_WORD),
             stock("message", q=SEARCH_WORD),
-            floor(conn, messages_page + f" WHERE {FTS}" + newest, [SEARCH_WORD, ADMIN_PAGE]),
+            floor(conn, message_search + newest, [SEARCH_WORD, ADMIN_PAGE]),
         ),
         Case(
             "admin.tool_call_errors",
