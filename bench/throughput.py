@@ -303,38 +303,57 @@ def line_count(path: Path) -> int:
         return sum(1 for line in handle if line.strip())
 
 
+# dumpdata's lines start the same way; reading these few bytes beats parsing a million lines.
+_MODEL = re.compile(rb'^\{"model": "([\w.]+)","pk": ("[0-9a-f-]{36}")?')
+_FIRST_FIELD_SESSION = re.compile(rb'"fields": \{"session": ("[0-9a-f-]{36}")')
+_UNDER_SESSION = {b"sessions_app.message", b"sessions_app.toolcall", b"sessions_app.checkpoint"}
+
+
+def _model_of(line: bytes) -> tuple[bytes, bytes | None]:
+    found = _MODEL.match(line)
+    if found:
+        return found.group(1), found.group(2)
+    record = json.loads(line)
+    pk = record.get("pk")
+    return record["model"].encode(), json.dumps(pk).encode() if isinstance(pk, str) else None
+
+
+def _session_of(line: bytes) -> bytes | None:
+    found = _FIRST_FIELD_SESSION.search(line)
+    if found:
+        return found.group(1)
+    session = json.loads(line)["fields"].get("session")
+    return None if session is None else json.dumps(session).encode()
+
+
 def sample_backup(source: Path, target: Path, max_rows: int) -> int:
     """A consistent part of a backup: everything but the session tree, plus the first sessions
     and all rows under them, up to about `max_rows` rows. Streams; keeps only session ids."""
+    counts: dict[bytes, int] = {}
     with source.open("rb") as handle:
-        counts: dict[str, int] = {}
         for line in handle:
-            model = json.loads(line)["model"]
+            model, _pk = _model_of(line)
             counts[model] = counts.get(model, 0) + 1
     total = sum(counts.values())
-    tree = ("sessions_app.session", "sessions_app.message", "sessions_app.toolcall")
-    fixed = total - sum(counts.get(m, 0) for m in (*tree, "sessions_app.checkpoint"))
-    share = max(0.0, min(1.0, (max_rows - fixed) / max(1, total - fixed)))
-    keep_sessions = max(1, int(counts.get("sessions_app.session", 0) * share))
-    kept: set[str] = set()
+    tree = sum(counts.get(m, 0) for m in (b"sessions_app.session", *_UNDER_SESSION))
+    share = max(0.0, min(1.0, (max_rows - (total - tree)) / max(1, tree)))
+    keep_sessions = max(1, int(counts.get(b"sessions_app.session", 0) * share))
+    kept: set[bytes] = set()
     written = 0
     with source.open("rb") as handle, target.open("wb") as out:
         for line in handle:
-            record = json.loads(line)
-            model, fields = record["model"], record["fields"]
-            if model == "sessions_app.session":
+            model, pk = _model_of(line)
+            if model == b"sessions_app.session":
                 if len(kept) >= keep_sessions:
                     continue
-                kept.add(record["pk"])
-            elif model in (
-                "sessions_app.message",
-                "sessions_app.toolcall",
-                "sessions_app.checkpoint",
-            ):
-                if fields["session"] not in kept:
+                kept.add(pk or b"")
+            elif model in _UNDER_SESSION:
+                if _session_of(line) not in kept:
                     continue
-            elif model == "memories.memory" and fields.get("session") not in (None, *kept):
-                continue
+            elif model == b"memories.memory":
+                session = json.loads(line)["fields"].get("session")
+                if session is not None and json.dumps(session).encode() not in kept:
+                    continue
             out.write(line)
             written += 1
     return written
