@@ -30,7 +30,10 @@ def built(db: None, settings) -> dataset.Dataset:
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
-    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        # A statement first, so psycopg sees the test's open transaction and nests savepoints in
+        # it (on an idle connection its transaction block would begin and COMMIT its own).
+        cursor.execute("SELECT 1")
     return dataset.build(connection.connection, MESSAGES, log=lambda message: None)
 
 
