@@ -177,9 +177,9 @@ def compare(paths: list[Path]) -> str:
             factor = values[-1] / values[0]
             slower = factor if unit == "ms" else 1 / factor if factor else math.inf
             growth = f"{factor:.2f}x" + ("" if slower <= GROWTH or unit != "ms" else " MISS")
-            same_queries = (
-                "same" if len(set(queries)) == 1 else "GROW " + "/".join(map(str, queries))
-            )
+            if any(q is not None for q in queries):  # rates have no query count
+                same = len(set(queries)) == 1
+                same_queries = "same" if same else "GROW " + "/".join(map(str, queries))
         lines.append(
             [
                 first["title"],
