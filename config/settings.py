@@ -251,6 +251,7 @@ API_AUTH_FAILURE_LIMIT = env_int("API_AUTH_FAILURE_LIMIT", 10)
 API_AUTH_FAILURE_WINDOW = env_int("API_AUTH_FAILURE_WINDOW", 60)
 API_TRUSTED_PROXIES = env_list("API_TRUSTED_PROXIES")
 
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,0 +1,1 @@
+"""Logdeck's benchmark: console, API and admin against a stock ModelAdmin and the raw-SQL floor."""

@@ -1,0 +1,366 @@
+"""What the benchmark measures: each Logdeck page or API list beside the stock admin's equivalent
+list and the raw-SQL floor for the same rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import psycopg
+from django.test import Client
+from django.urls import reverse
+
+from bench.dataset import SEARCH_WORD, as_json
+from bench.measure import Figure, floor, measure, page
+from config.keyset import encode_cursor
+
+PAGE = 50  # console and API page size
+ADMIN_PAGE = 100  # the admin's list_per_page
+STOCK = "/bench-stock-admin/sessions_app"
+
+SESSION_COLUMNS = (
+    "s.id, s.name, s.platform, s.created_at, s.last_activity_at, s.finished_at, "
+    "s.message_count, s.tool_call_count, s.error_count, a.id, a.name, u.id, u.email"
+)
+SESSION_FROM = (
+    "sessions_app_session s JOIN agents_agent a ON a.id = s.agent_id "
+    "LEFT JOIN agents_user u ON u.id = s.user_id"
+)
+MESSAGE_COLUMNS = (
+    "id, session_id, agent_id, seq, role, content_type, text_content, media_url, model, "
+    "input_tokens, output_tokens, created_at"
+)
+CALL_COLUMNS = (
+    "id, session_id, agent_id, message_id, call_id, tool_name, state, is_error, error_message, "
+    "error_fingerprint, approval, duration_ms, created_at, finished_at"
+)
+FTS = (
+    "to_tsvector('english'::regconfig, text_content) "
+    "@@ websearch_to_tsquery('english'::regconfig, %s)"
+)
+
+
+@dataclass
+class Case:
+    key: str
+    title: str
+    kind: str  # "page1", "deep", "search" or "other": which target ratio applies
+    logdeck: Callable[[], Any] | None
+    stock: Callable[[], Any] | None
+    floor: Callable[[], Any] | None
+    floor_queries: int = 1
+
+
+@dataclass
+class Context:
+    console: Client
+    api: Client
+    read_key: str
+    conn: psycopg.Connection
+    big_session: str
+    agent_id: int
+    error_tool: str
+    error_fingerprint: str
+    session_middle: tuple[Any, Any]  # (created_at, id) of the session halfway down the list
+    message_middle: tuple[Any, Any]
+    sessions: int
+    messages: int
+    tool_calls: int
+
+
+def context(console: Client, api: Client, read_key: str, conn: psycopg.Connection) -> Context:
+    """Look up, once, the ids and the middle rows the deep-page measurements start from."""
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT details FROM bench.dataset WHERE id = 1")
+        details = as_json(cursor.fetchone()[0])
+        cursor.execute(
+            "SELECT agent_id FROM sessions_app_session GROUP BY agent_id ORDER BY count(*) DESC "
+            "LIMIT 1"
+        )
+        agent_id = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT tool_name, error_fingerprint FROM sessions_app_toolcall WHERE is_error "
+            "GROUP BY 1, 2 ORDER BY count(*) DESC LIMIT 1"
+        )
+        error_tool, error_fingerprint = cursor.fetchone()
+        cursor.execute("SELECT count(*) FROM sessions_app_session")
+        sessions = cursor.fetchone()[0]
+        cursor.execute("SELECT count(*) FROM sessions_app_toolcall")
+        tool_calls = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT created_at, id FROM sessions_app_session ORDER BY created_at DESC, id DESC "
+            "OFFSET %s LIMIT 1",
+            [sessions // 2],
+        )
+        session_middle = cursor.fetchone()
+        cursor.execute("SELECT count(*) FROM sessions_app_message")
+        messages = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT created_at, id FROM sessions_app_message ORDER BY created_at DESC, id DESC "
+            "OFFSET %s LIMIT 1",
+            [messages // 2],
+        )
+        message_middle = cursor.fetchone()
+    return Context(
+        console=console,
+        api=api,
+        read_key=read_key,
+        conn=conn,
+        big_session=details["big_session"],
+        agent_id=agent_id,
+        error_tool=error_tool,
+        error_fingerprint=error_fingerprint,
+        session_middle=session_middle,
+        message_middle=message_middle,
+        sessions=sessions,
+        messages=messages,
+        tool_calls=tool_calls,
+    )
+
+
+def _cursor(created_at: Any, pk: Any) -> str:
+    # The console and API page with config.keyset on (-created_at, -id); a cursor is its token.
+    return encode_cursor(("-created_at", "-id"), {"created_at": created_at, "id": pk})
+
+
+def _url(name: str, *args: Any, **query: Any) -> Callable[[], str]:
+    def build() -> str:
+        url = reverse(name, args=args)
+        return f"{url}?{urlencode(query)}" if query else url
+
+    return build
+
+
+def _path(path: str, **query: Any) -> Callable[[], str]:
+    return lambda: f"{path}?{urlencode(query)}" if query else path
+
+
+def cases(ctx: Context) -> list[Case]:
+    """Every page measurement, in the order of the table."""
+    console, api, conn = ctx.console, ctx.api, ctx.conn
+    bearer = {"Authorization": f"Bearer {ctx.read_key}"}
+    session_cursor = _cursor(*ctx.session_middle)
+    message_cursor = _cursor(*ctx.message_middle)
+    session_deep_page = max(1, ctx.sessions // 2 // ADMIN_PAGE)
+    message_deep_page = max(1, ctx.messages // 2 // ADMIN_PAGE)
+
+    def stock(path: str, **query: Any) -> Callable[[], Any]:
+        return page(console, _path(f"{STOCK}/{path}/", **query))
+
+    def admin(model: str, **query: Any) -> Callable[[], Any]:
+        return page(console, _url(f"admin:sessions_app_{model}_changelist", **query))
+
+    def transcript_floor() -> None:
+        with conn.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {MESSAGE_COLUMNS} FROM sessions_app_message WHERE session_id = %s "
+                "AND seq > -1 ORDER BY seq LIMIT 100",
+                [ctx.big_session],
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+            cursor.execute(
+                f"SELECT {CALL_COLUMNS} FROM sessions_app_toolcall WHERE message_id = ANY(%s) "
+                "ORDER BY id",
+                [ids],
+            )
+            cursor.fetchall()
+
+    sessions_page = f"SELECT {SESSION_COLUMNS} FROM {SESSION_FROM} "
+    order = " ORDER BY s.created_at DESC, s.id DESC LIMIT %s"
+    messages_page = f"SELECT {MESSAGE_COLUMNS} FROM sessions_app_message "
+    calls_page = f"SELECT {CALL_COLUMNS} FROM sessions_app_toolcall "
+    newest = " ORDER BY created_at DESC, id DESC LIMIT %s"
+    keyset = " WHERE (created_at, id) < (%s, %s)"
+    session_keyset = " WHERE (s.created_at, s.id) < (%s, %s)"
+    # The GIN index first, in a fence: left to itself the planner walks the created_at index and
+    # runs to_tsvector on every row until the page is full (0.4-1.3 s at a million messages).
+    search = (
+        f" WHERE s.id IN (WITH hits AS MATERIALIZED (SELECT session_id FROM sessions_app_message "
+        f"WHERE {FTS}) SELECT session_id FROM hits)"
+    )
+    message_search = (
+        f"WITH hits AS MATERIALIZED (SELECT id FROM sessions_app_message WHERE {FTS}) "
+        f"SELECT {MESSAGE_COLUMNS} FROM sessions_app_message WHERE id IN (SELECT id FROM hits)"
+    )
+    errors_page = " WHERE is_error AND tool_name = %s AND error_fingerprint = %s"
+    groups = (
+        "SELECT tool_name, error_fingerprint, count(*), count(DISTINCT session_id), "
+        "min(created_at), max(created_at), max(error_message) FROM sessions_app_toolcall "
+        "WHERE is_error GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2"
+    )
+    return [
+        # --- the console ---------------------------------------------------------------------
+        Case(
+            "console.overview",
+            "console: overview",
+            "other",
+            page(console, _url("console:overview")),
+            None,
+            None,
+        ),
+        Case(
+            "console.sessions",
+            "console: sessions, first page",
+            "page1",
+            page(console, _url("console:session-list")),
+            stock("session"),
+            floor(conn, sessions_page + order, [PAGE]),
+        ),
+        Case(
+            "console.sessions_deep",
+            "console: sessions, deep page",
+            "deep",
+            page(console, _url("console:session-list", cursor=session_cursor)),
+            stock("session", p=session_deep_page),
+            floor(conn, sessions_page + session_keyset + order, [*ctx.session_middle, PAGE]),
+        ),
+        Case(
+            "console.sessions_agent",
+            "console: sessions of one agent",
+            "page1",
+            page(console, _url("console:session-list", agent=ctx.agent_id)),
+            stock("session", agent__id__exact=ctx.agent_id),
+            floor(conn, sessions_page + " WHERE s.agent_id = %s" + order, [ctx.agent_id, PAGE]),
+        ),
+        Case(
+            "console.sessions_search",
+            f"console: sessions, text search '{SEARCH_WORD}'",
+            "search",
+            page(console, _url("console:session-list", q=SEARCH_WORD)),
+            stock("message", q=SEARCH_WORD),
+            floor(conn, sessions_page + search + order, [SEARCH_WORD, PAGE]),
+        ),
+        Case(
+            "console.transcript",
+            "console: transcript of a 5,000-message session",
+            "other",
+            page(console, _url("console:session-detail", ctx.big_session)),
+            stock("message", session__id__exact=ctx.big_session),
+            transcript_floor,
+            floor_queries=2,
+        ),
+        Case(
+            "console.error_groups",
+            "console: error groups",
+            "page1",
+            page(console, _url("console:error-groups")),
+            stock("toolcall", is_error__exact=1),
+            floor(conn, groups),
+        ),
+        Case(
+            "console.error_group",
+            "console: one error group",
+            "page1",
+            page(
+                console,
+                _url("console:error-group", tool=ctx.error_tool, fingerprint=ctx.error_fingerprint),
+            ),
+            stock(
+                "toolcall",
+                is_error__exact=1,
+                tool_name=ctx.error_tool,
+                error_fingerprint=ctx.error_fingerprint,
+            ),
+            floor(
+                conn,
+                calls_page + errors_page + newest,
+                [ctx.error_tool, ctx.error_fingerprint, PAGE],
+            ),
+        ),
+        # --- the API -------------------------------------------------------------------------
+        Case(
+            "api.sessions",
+            "api: sessions of one agent",
+            "page1",
+            page(api, _path("/api/v1/sessions", agent=ctx.agent_id), bearer),
+            stock("session", agent__id__exact=ctx.agent_id),
+            floor(conn, sessions_page + " WHERE s.agent_id = %s" + order, [ctx.agent_id, PAGE]),
+        ),
+        Case(
+            "api.messages",
+            "api: messages, first page",
+            "page1",
+            page(api, _path("/api/v1/messages"), bearer),
+            stock("message"),
+            floor(conn, messages_page + newest, [PAGE]),
+        ),
+        Case(
+            "api.messages_deep",
+            "api: messages, deep page",
+            "deep",
+            page(api, _path("/api/v1/messages", cursor=message_cursor), bearer),
+            stock("message", p=message_deep_page),
+            floor(conn, messages_page + keyset + newest, [*ctx.message_middle, PAGE]),
+        ),
+        Case(
+            "api.tool_call_errors",
+            "api: tool calls with is_error",
+            "page1",
+            page(api, _path("/api/v1/tool-calls", is_error="true"), bearer),
+            stock("toolcall", is_error__exact=1),
+            floor(conn, calls_page + " WHERE is_error" + newest, [PAGE]),
+        ),
+        Case(
+            "api.stats",
+            "api: stats of one agent",
+            "other",
+            page(api, _path("/api/v1/stats", agent=ctx.agent_id), bearer),
+            None,
+            None,
+        ),
+        # --- Logdeck's admin ---------------------------------------------------------------
+        Case(
+            "admin.messages",
+            "admin: messages, first page",
+            "page1",
+            admin("message"),
+            stock("message"),
+            floor(conn, messages_page + newest, [ADMIN_PAGE]),
+        ),
+        Case(
+            "admin.messages_deep",
+            "admin: messages, deep page",
+            "deep",
+            admin("message", p=message_deep_page),
+            stock("message", p=message_deep_page),
+            floor(conn, messages_page + keyset + newest, [*ctx.message_middle, ADMIN_PAGE]),
+        ),
+        Case(
+            "admin.messages_search",
+            f"admin: messages, search '{SEARCH_WORD}'",
+            "search",
+            admin("message", q=SEARCH_WORD),
+            stock("message", q=SEARCH_WORD),
+            floor(conn, message_search + newest, [SEARCH_WORD, ADMIN_PAGE]),
+        ),
+        Case(
+            "admin.tool_call_errors",
+            "admin: tool calls with is_error",
+            "page1",
+            admin("toolcall", is_error__exact=1),
+            stock("toolcall", is_error__exact=1),
+            floor(conn, calls_page + " WHERE is_error" + newest, [ADMIN_PAGE]),
+        ),
+        Case(
+            "admin.sessions",
+            "admin: sessions, first page",
+            "page1",
+            admin("session"),
+            stock("session"),
+            floor(conn, sessions_page + order, [ADMIN_PAGE]),
+        ),
+    ]
+
+
+def run_case(case: Case, *, warmup: int, repeat: int) -> dict[str, Figure]:
+    """The three figures of one row."""
+    figures = {
+        "logdeck": measure(case.logdeck, warmup=warmup, repeat=repeat),
+        "stock": measure(case.stock, warmup=min(warmup, 1), repeat=repeat),
+        "floor": measure(case.floor, warmup=warmup, repeat=repeat),
+    }
+    if figures["floor"].ok:
+        figures["floor"].queries = case.floor_queries
+    return figures

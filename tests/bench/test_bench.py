@@ -1,0 +1,138 @@
+"""The benchmark's code paths on a tiny dataset: the data it builds is what the services would
+write, and every measurement runs (slow numbers are fine here; no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.db.models import Count, Max, Min
+from django.test import Client
+
+from agents.models import User
+from agents.services import api_key_create
+from bench import cases, dataset
+from bench.measure import Figure, percentile
+from bench.report import compare, row, table
+from sessions_app.fingerprints import error_fingerprint
+from sessions_app.models import Message, Session, ToolCall
+
+MESSAGES = 600
+
+
+@pytest.fixture
+def built(db: None, settings) -> dataset.Dataset:
+    """A tiny dataset, loaded inside the test's transaction (so it is rolled back after)."""
+    settings.ROOT_URLCONF = "bench.urls"
+    settings.STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    with connection.cursor() as cursor:
+        # A statement first, so psycopg sees the test's open transaction and nests savepoints in
+        # it (on an idle connection its transaction block would begin and COMMIT its own).
+        cursor.execute("SELECT 1")
+    return dataset.build(connection.connection, MESSAGES, log=lambda message: None)
+
+
+def test_it_reads_scales() -> None:
+    assert dataset.scale_messages("10k") == 10_000
+    assert dataset.scale_messages("1m") == 1_000_000
+    assert dataset.scale_messages("2500") == 2_500
+    with pytest.raises(SystemExit):
+        dataset.scale_messages("lots")
+
+
+def test_it_takes_the_nearest_rank_percentile() -> None:
+    assert percentile([5.0, 1.0, 3.0], 0.95) == 5.0
+    assert percentile([float(n) for n in range(1, 101)], 0.95) == 95.0
+
+
+def test_it_judges_rows_against_the_targets() -> None:
+    fast = Figure(median_ms=2.0, p95_ms=3.0, queries=3)
+    stock = Figure(median_ms=30.0)
+    page1 = row(
+        "a", "page", "page1", {"logdeck": fast, "stock": stock, "floor": Figure(median_ms=1.0)}
+    )
+    deep = row(
+        "b", "deep", "deep", {"logdeck": fast, "stock": stock, "floor": Figure(median_ms=0.1)}
+    )
+    gone = Figure(note="n/a (404)")
+    missing = row("c", "n/a", "page1", {"logdeck": gone, "stock": stock, "floor": Figure()})
+
+    assert (page1["stock_over_logdeck"], page1["logdeck_over_floor"], page1["meets"]) == (
+        15.0,
+        2.0,
+        False,
+    )
+    assert deep["meets"] is False and deep["logdeck_over_floor"] == 20.0
+    assert missing["meets"] is None
+    assert "n/a (404)" in table([page1, deep, missing])
+
+
+def test_it_compares_runs_at_several_scales(tmp_path: Path) -> None:
+    paths = []
+    for scale, messages, median, queries in (("1m", 10**6, 4.5, 3), ("10k", 10**4, 2.0, 3)):
+        figure = Figure(median_ms=median, p95_ms=median, queries=queries)
+        result = {
+            "scale": scale,
+            "dataset": {"messages": messages},
+            "rows": [row("x", "a page", "page1", {"logdeck": figure, "stock": Figure(),
+                                                  "floor": Figure()})],
+        }  # fmt: skip
+        paths.append(tmp_path / f"{scale}.json")
+        paths[-1].write_text(json.dumps(result))
+
+    text = compare(paths)
+
+    assert text.index("10k") < text.index("1m")  # ordered by size, whatever the argument order
+    assert "2.25x MISS" in text and "same" in text
+
+
+@pytest.mark.postgres
+def test_it_builds_a_dataset_the_services_could_have_written(built: dataset.Dataset) -> None:
+    assert Message.objects.count() == MESSAGES
+    assert Session.objects.count() == built.sessions
+    big = Session.objects.get(pk=built.big_session)
+    assert big.message_count == min(dataset.BIG_SESSION_MESSAGES, MESSAGES // 2)
+    # Exact counters and gapless seq in every session.
+    per_session = Message.objects.values("session_id").annotate(
+        n=Count("id"), low=Min("seq"), high=Max("seq")
+    )
+    counters = dict(Session.objects.values_list("pk", "message_count"))
+    for stats in per_session:
+        assert (stats["low"], stats["high"] + 1) == (0, stats["n"])
+        assert counters[stats["session_id"]] == stats["n"]
+    for session in Session.objects.all():
+        calls = ToolCall.objects.filter(session=session)
+        assert session.tool_call_count == calls.count()
+        assert session.error_count == calls.filter(is_error=True).count()
+    for call in ToolCall.objects.filter(is_error=True):
+        assert call.error_fingerprint == error_fingerprint(call.error_message)
+    assert dataset.existing(connection.connection, MESSAGES) is not None
+    assert dataset.existing(connection.connection, MESSAGES * 2) is None
+
+
+@pytest.mark.postgres
+def test_it_measures_every_row(built: dataset.Dataset) -> None:
+    user = User.objects.create_superuser("bench@logdeck.test")
+    console = Client(raise_request_exception=False)
+    console.force_login(user)
+    key = api_key_create(user=user, scope="read").secret
+    ctx = cases.context(console, Client(), key, connection.connection)
+
+    rows = []
+    for case in cases.cases(ctx):
+        figures = cases.run_case(case, warmup=0, repeat=1)
+        rows.append(row(case.key, case.title, case.kind, figures))
+        # The stock admin and the floor are always there; Logdeck's pages may not be built yet.
+        assert figures["stock"].ok or figures["stock"].note == "—", (case.key, figures["stock"])
+        assert figures["floor"].ok or figures["floor"].note == "—", (case.key, figures["floor"])
+        assert figures["logdeck"].ok or figures["logdeck"].note.startswith("n/a"), (
+            case.key,
+            figures["logdeck"],
+        )
+    assert len(rows) >= 18
+    assert "console: sessions, first page" in table(rows)
