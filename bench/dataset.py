@@ -22,7 +22,7 @@ import psycopg
 
 from sessions_app.fingerprints import error_fingerprint
 
-DATASET_VERSION = 2
+DATASET_VERSION = 3
 SEED = 20261122
 BIG_SESSION_MESSAGES = 5000
 AGENTS = 20
@@ -232,6 +232,20 @@ class CopyFile:
         with cursor.copy(sql) as copy, self.path.open("rb") as source:
             while block := source.read(1 << 20):
                 copy.write(block)
+
+
+DAILY_ACTIVITY_SQL = """
+INSERT INTO sessions_app_dailyactivity (agent_id, day, messages, tool_calls, tool_errors)
+SELECT agent_id, day, sum(messages), sum(tool_calls), sum(tool_errors) FROM (
+    SELECT agent_id, (created_at AT TIME ZONE 'UTC')::date AS day,
+           count(*) AS messages, 0 AS tool_calls, 0 AS tool_errors
+    FROM sessions_app_message GROUP BY 1, 2
+    UNION ALL
+    SELECT agent_id, (created_at AT TIME ZONE 'UTC')::date, 0, count(*),
+           count(*) FILTER (WHERE is_error)
+    FROM sessions_app_toolcall GROUP BY 1, 2
+) AS activity GROUP BY agent_id, day
+"""
 
 
 def _ensure_meta(cursor: psycopg.Cursor) -> None:
@@ -554,7 +568,8 @@ def build(conn: psycopg.Connection, messages: int, *, log: Any = print) -> Datas
             cursor.execute("DELETE FROM bench.dataset")
             cursor.execute(
                 "TRUNCATE agents_user, agents_agent, sessions_app_session, sessions_app_message, "
-                "sessions_app_toolcall, sessions_app_checkpoint, memories_memory, agents_apikey, "
+                "sessions_app_toolcall, sessions_app_checkpoint, sessions_app_dailyactivity, "
+                "memories_memory, agents_apikey, "
                 "django_admin_log, django_session RESTART IDENTITY CASCADE"
             )
             indexes = _secondary_indexes(cursor)
@@ -582,6 +597,8 @@ def build(conn: psycopg.Connection, messages: int, *, log: Any = print) -> Datas
             for _name, definition in indexes:
                 cursor.execute(definition)
             cursor.execute("DELETE FROM bench.dropped_index")
+            # The charts' daily activity, as the services would have kept it (days in UTC).
+            cursor.execute(DAILY_ACTIVITY_SQL)
             for table in LOGDECK_TABLES:
                 if table not in ("sessions_app_session", "memories_memory"):
                     cursor.execute(

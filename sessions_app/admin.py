@@ -300,7 +300,7 @@ class MessageAdmin(BigTableAdmin):
             return queryset.filter(session_id=uuid.UUID(term)), False
         except ValueError:
             pass
-        condition = Q(message_text_matches(term))
+        condition = message_text_matches(term)
         if term.isdigit():
             condition |= Q(pk=int(term))
         return queryset.filter(condition), False
