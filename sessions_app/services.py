@@ -83,6 +83,32 @@ def _tool_call_is_error(call: ToolCallIn) -> bool:
     return call.is_error or call.state in FAILED_STATES
 
 
+def _tool_call_row(
+    session: Session, call: ToolCallIn, *, message_id: int | None, at: dt.datetime
+) -> ToolCall:
+    """The row for `call`: a failure is in the failed state with its fingerprint, and a call
+    that has ended without a finish time of its own is taken to have ended at `at`."""
+    is_error = _tool_call_is_error(call)
+    ended = is_error or call.state in FINAL_STATES
+    return ToolCall(
+        session=session,
+        agent_id=session.agent_id,
+        message_id=message_id,
+        call_id=call.call_id,
+        tool_name=call.tool_name,
+        input=call.input,
+        output=call.output,
+        state=ToolCallState.FAILED if is_error and call.state in FINAL_STATES else call.state,
+        is_error=is_error,
+        error_message=call.error_message,
+        error_fingerprint=error_fingerprint(call.error_message) if is_error else "",
+        approval=call.approval,
+        duration_ms=call.duration_ms,
+        created_at=call.created_at or at,
+        finished_at=call.finished_at or (at if ended else None),
+    )
+
+
 @transaction.atomic
 def session_start(
     *,
@@ -259,30 +285,10 @@ def message_append(*, session_id: uuid.UUID | str, messages: Sequence[MessageIn]
 
     calls_out: list[ToolCall] = []
     for (_i, message), row in zip(new, rows, strict=True):
-        for call in message.tool_calls:
-            is_error = _tool_call_is_error(call)
-            calls_out.append(
-                ToolCall(
-                    session=session,
-                    agent_id=session.agent_id,
-                    message=row,
-                    call_id=call.call_id,
-                    tool_name=call.tool_name,
-                    input=call.input,
-                    output=call.output,
-                    state=ToolCallState.FAILED
-                    if is_error and call.state in FINAL_STATES
-                    else call.state,
-                    is_error=is_error,
-                    error_message=call.error_message,
-                    error_fingerprint=error_fingerprint(call.error_message) if is_error else "",
-                    approval=call.approval,
-                    duration_ms=call.duration_ms,
-                    created_at=call.created_at or row.created_at,
-                    finished_at=call.finished_at
-                    or (row.created_at if call.state in FINAL_STATES or is_error else None),
-                )
-            )
+        calls_out += [
+            _tool_call_row(session, call, message_id=row.pk, at=row.created_at)
+            for call in message.tool_calls
+        ]
     if calls_out:
         ids = [c.call_id for c in calls_out if c.call_id]
         if (
@@ -411,28 +417,12 @@ def tool_call_add(
         raise InvalidInput("The message belongs to another session.", field="message")
     if call.call_id and ToolCall.objects.filter(session=session, call_id=call.call_id).exists():
         raise Conflict("A tool call_id is used twice in this session.", field="call_id")
-    is_error = _tool_call_is_error(call)
     now = timezone.now()
-    tool_call = ToolCall.objects.create(
-        session=session,
-        agent_id=session.agent_id,
-        message_id=message_id,
-        call_id=call.call_id,
-        tool_name=call.tool_name,
-        input=call.input,
-        output=call.output,
-        state=ToolCallState.FAILED if is_error and call.state in FINAL_STATES else call.state,
-        is_error=is_error,
-        error_message=call.error_message,
-        error_fingerprint=error_fingerprint(call.error_message) if is_error else "",
-        approval=call.approval,
-        duration_ms=call.duration_ms,
-        created_at=call.created_at or now,
-        finished_at=call.finished_at,
-    )
+    tool_call = _tool_call_row(session, call, message_id=message_id, at=now)
+    tool_call.save()
     Session.objects.filter(pk=session.pk).update(
         tool_call_count=F("tool_call_count") + 1,
-        error_count=F("error_count") + int(is_error),
+        error_count=F("error_count") + int(tool_call.is_error),
         updated_at=now,
     )
     daily_activity_add(activity_of_rows(tool_calls=[tool_call]))
