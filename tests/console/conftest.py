@@ -10,7 +10,13 @@ from agents.models import Agent
 from memories.models import Memory
 from sessions_app.fingerprints import error_fingerprint
 from sessions_app.models import Message, Session, ToolCall
-from sessions_app.services import MessageIn, ToolCallIn, message_append
+from sessions_app.services import (
+    MessageIn,
+    ToolCallIn,
+    activity_of_rows,
+    daily_activity_add,
+    message_append,
+)
 from tests.factories import AgentFactory, SessionFactory, UserFactory
 
 HTMX = {"HX-Request": "true"}
@@ -85,6 +91,7 @@ def bulk_activity(n: int, *, agent: Agent | None = None, groups: int = 151) -> l
             )
         )
     ToolCall.objects.bulk_create(calls)
+    daily_activity_add(activity_of_rows(messages=messages, tool_calls=calls))
     return sessions
 
 
