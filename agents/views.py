@@ -12,7 +12,7 @@ from agents.models import Agent
 from agents.selectors import agent_get, agent_list
 from config.console import (
     HtmxHttpRequest,
-    bar_chart,
+    activity_charts,
     cached_stats,
     console_view,
     htmx_target,
@@ -90,18 +90,11 @@ def agent_detail(request: HtmxHttpRequest, agent_id: int) -> HttpResponse:
             tool_failure_leaders(since=_since(ACTIVITY_DAYS), agent=agent.pk),
         ),
     )
-    per_day = stats["per_day"]
     config_json, _ = pretty_json(agent.config, limit=50_000)
     context = {
         "agent": agent,
         "stats": stats,
-        "success_percent": None
-        if stats["success_rate"] is None
-        else round(stats["success_rate"] * 100, 1),
-        "messages_chart": bar_chart([(d["day"], d["messages"]) for d in per_day], what="messages"),
-        "errors_chart": bar_chart(
-            [(d["day"], d["tool_errors"]) for d in per_day], what="failed tool calls"
-        ),
+        **activity_charts(stats),
         "leaders": leaders,
         "as_of": as_of,
         "latest": list(

@@ -178,6 +178,20 @@ class BarChart:
     total: int
 
 
+def activity_charts(stats: dict[str, Any]) -> dict[str, Any]:
+    """The success rate and the two per-day charts of an `activity_stats` result, as the
+    overview and an agent's page show them."""
+    rate = stats["success_rate"]
+    per_day = stats["per_day"]
+    return {
+        "success_percent": None if rate is None else round(rate * 100, 1),
+        "messages_chart": bar_chart([(d["day"], d["messages"]) for d in per_day], what="messages"),
+        "errors_chart": bar_chart(
+            [(d["day"], d["tool_errors"]) for d in per_day], what="failed tool calls"
+        ),
+    }
+
+
 def bar_chart(
     points: Sequence[tuple[dt.date, int]], *, width: int = 600, height: int = 120, what: str = ""
 ) -> BarChart:

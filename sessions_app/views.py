@@ -17,6 +17,7 @@ from agents.selectors import agent_list
 from config.console import (
     CappedCount,
     HtmxHttpRequest,
+    activity_charts,
     bar_chart,
     cached_stats,
     console_view,
@@ -84,17 +85,10 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
         "console:overview",
         lambda: (activity_stats(days=30), tool_failure_leaders(since=_window_start(30))),
     )
-    per_day = stats["per_day"]
     context = {
         "stats": stats,
         "as_of": as_of,
-        "success_percent": None
-        if stats["success_rate"] is None
-        else round(stats["success_rate"] * 100, 1),
-        "messages_chart": bar_chart([(d["day"], d["messages"]) for d in per_day], what="messages"),
-        "errors_chart": bar_chart(
-            [(d["day"], d["tool_errors"]) for d in per_day], what="failed tool calls"
-        ),
+        **activity_charts(stats),
         "leaders": leaders,
         "latest": list(session_list().order_by(*SESSION_SORTS["newest"])[:10]),
     }
