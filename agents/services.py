@@ -73,18 +73,14 @@ def user_update(*, user: User, **fields: Any) -> User:
     """Change an end user's details (never staff flags or passwords)."""
     if user.is_operator:
         raise Forbidden("Operators are managed in the admin.")
-    if "email" in fields:
-        email = User.objects.normalize_email(fields.pop("email"))
-        if email != user.email:
-            if User.objects.filter(email=email).exists():
-                raise InvalidInput("Another user has this email.", field="email")
-            user.email = email
-            fields_changed = ["email"]
-        else:
-            fields_changed = []
-    else:
-        fields_changed = []
-    changed = fields_changed + _apply(user, fields, USER_FIELDS)
+    changed: list[str] = []
+    email = User.objects.normalize_email(fields.pop("email")) if "email" in fields else user.email
+    if email != user.email:
+        if User.objects.filter(email=email).exists():
+            raise InvalidInput("Another user has this email.", field="email")
+        user.email = email
+        changed.append("email")
+    changed += _apply(user, fields, USER_FIELDS)
     if changed:
         user.save(update_fields=[*changed, "updated_at"])
     return user

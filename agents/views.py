@@ -16,6 +16,7 @@ from config.console import (
     cached_stats,
     console_view,
     htmx_target,
+    load_more_url,
     pretty_json,
     render_page,
 )
@@ -66,11 +67,7 @@ def agent_list_view(request: HtmxHttpRequest) -> HttpResponse:
         calls = numbers["tool_calls"]
         rate = round(numbers["tool_errors"] / calls * 100, 1) if calls else None
         rows.append({"agent": agent, **numbers, "error_rate": rate})
-    more_url = None
-    if page.next_cursor:
-        params = request.GET.copy()
-        params["cursor"] = page.next_cursor
-        more_url = "?" + params.urlencode()
+    more_url = load_more_url(request, page.next_cursor)
     context = {"rows": rows, "more_url": more_url, "days": ACTIVITY_DAYS, "as_of": as_of}
     fragment = "rows" if htmx_target(request) == "load-more" else None
     return render_page(request, "agents/agent_list.html", context, fragment=fragment)

@@ -82,6 +82,15 @@ def htmx_target(request: HtmxHttpRequest) -> str:
     return request.htmx.target or ""
 
 
+def load_more_url(request: HttpRequest, next_cursor: str | None) -> str | None:
+    """The current list's URL with its filters and the next page's cursor, or None at the end."""
+    if not next_cursor:
+        return None
+    params = request.GET.copy()
+    params["cursor"] = next_cursor
+    return "?" + params.urlencode()
+
+
 def cached_stats[T](key: str, compute: Callable[[], T]) -> tuple[T, dt.datetime]:
     """An expensive aggregate and when it was computed: at most once a minute, shared by every
     operator (`CONSOLE_STATS_CACHE_SECONDS`), so a dashboard over millions of rows stays cheap."""

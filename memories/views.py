@@ -12,6 +12,7 @@ from config.console import (
     HtmxHttpRequest,
     console_view,
     htmx_target,
+    load_more_url,
     pretty_json,
     push_clean_url,
     query_int,
@@ -54,11 +55,7 @@ def memory_list_view(request: HtmxHttpRequest) -> HttpResponse:
         )
     except InvalidInput as exc:
         error = exc.message
-    more_url = None
-    if page.next_cursor:
-        params = request.GET.copy()
-        params["cursor"] = page.next_cursor
-        more_url = "?" + params.urlencode()
+    more_url = load_more_url(request, page.next_cursor)
     target = htmx_target(request)
     fragment = {"load-more": "rows", "results": "results"}.get(target)
     context = {

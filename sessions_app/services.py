@@ -206,13 +206,16 @@ def _validate(message: MessageIn, path: str) -> None:
             field=f"{path}.content_type",
         )
     for j, call in enumerate(message.tool_calls):
-        if not call.tool_name:
-            raise InvalidInput("tool_name is required.", field=f"{path}.tool_calls.{j}.tool_name")
-        if call.state not in ToolCallState.values:
-            raise InvalidInput(
-                f"state must be one of {', '.join(ToolCallState.values)}.",
-                field=f"{path}.tool_calls.{j}.state",
-            )
+        _validate_tool_call(call, f"{path}.tool_calls.{j}.")
+
+
+def _validate_tool_call(call: ToolCallIn, prefix: str = "") -> None:
+    if not call.tool_name:
+        raise InvalidInput("tool_name is required.", field=f"{prefix}tool_name")
+    if call.state not in ToolCallState.values:
+        raise InvalidInput(
+            f"state must be one of {', '.join(ToolCallState.values)}.", field=f"{prefix}state"
+        )
 
 
 @transaction.atomic
@@ -404,12 +407,7 @@ def tool_call_add(
 ) -> ToolCall:
     """Add one tool call to a session (optionally under one of its messages), counters included."""
     session = _lock_session(session_id)
-    if not call.tool_name:
-        raise InvalidInput("tool_name is required.", field="tool_name")
-    if call.state not in ToolCallState.values:
-        raise InvalidInput(
-            f"state must be one of {', '.join(ToolCallState.values)}.", field="state"
-        )
+    _validate_tool_call(call)
     if (
         message_id is not None
         and not Message.objects.filter(pk=message_id, session=session).exists()

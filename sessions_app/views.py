@@ -22,6 +22,7 @@ from config.console import (
     cached_stats,
     console_view,
     htmx_target,
+    load_more_url,
     pretty_json,
     push_clean_url,
     query_choice,
@@ -137,11 +138,7 @@ def session_list_view(request: HtmxHttpRequest) -> HttpResponse:
             total = CappedCount(count_capped(sessions, cap=COUNT_CAP), COUNT_CAP)
     except InvalidInput as exc:
         error = exc.message
-    more_url = None
-    if page.next_cursor:
-        params = request.GET.copy()
-        params["cursor"] = page.next_cursor
-        more_url = "?" + params.urlencode()
+    more_url = load_more_url(request, page.next_cursor)
     target = htmx_target(request)
     fragment = {"load-more": "rows", "results": "results"}.get(target)
     context = {
@@ -446,11 +443,7 @@ def error_group(request: HtmxHttpRequest) -> HttpResponse:
             # Start the page a few messages early so the question that led to the call shows.
             url += f"?after_seq={max(seq - 3, -1)}#m-{seq}"
         call.transcript_url = url
-    more_url = None
-    if page.next_cursor:
-        params = request.GET.copy()
-        params["cursor"] = page.next_cursor
-        more_url = "?" + params.urlencode()
+    more_url = load_more_url(request, page.next_cursor)
     context: dict[str, Any] = {"tool": tool, "fingerprint": fingerprint, "calls": page.items}
     context["more_url"] = more_url
     if htmx_target(request) == "load-more":
