@@ -89,6 +89,11 @@ class Session(models.Model):
     def is_active(self) -> bool:
         return self.finished_at is None
 
+    @property
+    def short_id(self) -> str:
+        """The id's first block: enough to tell sessions apart at a glance."""
+        return str(self.id)[:8]
+
 
 class Role(models.TextChoices):
     SYSTEM = "system", "System"

@@ -149,14 +149,14 @@ def session_get(*, session_id: uuid.UUID | str) -> Session:
 
 
 def session_transcript(*, session: Session, after_seq: int = -1, limit: int = 100) -> list[Message]:
-    """Up to `limit` messages after `after_seq`, in order, each with its tool calls (payloads
-    deferred): two queries whatever the page size."""
+    """Up to `limit` messages after `after_seq`, in order, each with its tool calls as the list
+    `calls` (payloads deferred): two queries whatever the page size."""
     calls = ToolCall.objects.without_payloads().order_by("id")
     return list(
         Message.objects.without_payloads()
         .filter(session=session, seq__gt=after_seq)
         .order_by("seq")
-        .prefetch_related(Prefetch("tool_calls", queryset=calls))[:limit]
+        .prefetch_related(Prefetch("tool_calls", queryset=calls, to_attr="calls"))[:limit]
     )
 
 

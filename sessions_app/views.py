@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
+from django.db.models import Count, Window
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -128,13 +129,16 @@ def session_list_view(request: HtmxHttpRequest) -> HttpResponse:
         filters = _session_filters(request)
         sort = query_choice(request, "sort", tuple(SESSION_SORTS), "newest")
         sessions = session_list(filters)
-        page = keyset_page(
-            sessions,
-            ordering=SESSION_SORTS[sort],
-            cursor=request.GET.get("cursor") or None,
-            size=SESSION_PAGE,
-        )
-        if not request.GET.get("cursor"):
+        cursor = request.GET.get("cursor") or None
+        # A text search finds every matching session before it can sort them, so the first page
+        # counts them in the same query; a separate count would search the messages again.
+        count_inline = bool(filters.q) and cursor is None
+        listed = sessions.annotate(matches=Window(Count("pk"))) if count_inline else sessions
+        page = keyset_page(listed, ordering=SESSION_SORTS[sort], cursor=cursor, size=SESSION_PAGE)
+        if count_inline:
+            matches = page.items[0].matches if page.items else 0
+            total = CappedCount(min(matches, COUNT_CAP + 1), COUNT_CAP)
+        elif cursor is None:
             total = CappedCount(count_capped(sessions, cap=COUNT_CAP), COUNT_CAP)
     except InvalidInput as exc:
         error = exc.message
@@ -200,6 +204,7 @@ def session_detail(request: HtmxHttpRequest, session_id: Any) -> HttpResponse:
         return HttpResponse(status=204)  # nothing new yet: htmx keeps the poller as it is
     for message in messages:
         message.media_link = _link_or_text(message.media_url)
+        message.has_failed_call = any(call.is_error for call in message.calls)
     context = {
         "session": session,
         "messages": messages,

@@ -1,0 +1,44 @@
+"""Template tags of the operator console (`{% load console %}`).
+
+`{% timetag %}` exists for speed as much as for brevity: a transcript page shows a hundred
+messages, and three `|date` filters on each (machine time, hover title, the time you read) cost
+more than the rest of the row. One local-time conversion and `strftime` do the same work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+register = template.Library()
+
+# How the visible part of a <time> reads; the title always holds the full local time.
+TIME_STYLES = {
+    "short": "%b {day}, %H:%M",  # Nov 3, 14:05
+    "seconds": "%b {day}, %H:%M:%S",  # Nov 3, 14:05:09
+    "year": "%b {day}, %Y %H:%M",  # Nov 3, 2026 14:05
+    "clock": "%H:%M:%S",  # 14:05:09
+}
+
+
+@register.simple_tag
+def timetag(value: dt.datetime | None, style: str = "short") -> SafeString | str:
+    """`<time datetime="ISO" title="full local time">short form</time>`, or "" for no value."""
+    if value is None:
+        return ""
+    try:
+        shown = TIME_STYLES[style]
+    except KeyError:
+        styles = ", ".join(TIME_STYLES)
+        raise template.TemplateSyntaxError(f"timetag style must be one of {styles}") from None
+    local = timezone.localtime(value) if timezone.is_aware(value) else value
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        local.isoformat(),
+        local.strftime("%Y-%m-%d %H:%M:%S.%f %Z").rstrip(),
+        local.strftime(shown.format(day=local.day)),
+    )
