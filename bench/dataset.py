@@ -22,10 +22,13 @@ import psycopg
 
 from sessions_app.fingerprints import error_fingerprint
 
-DATASET_VERSION = 3
+DATASET_VERSION = 4
 SEED = 20261122
 BIG_SESSION_MESSAGES = 5000
 AGENTS = 20
+# Traffic is skewed, as in real fleets: agent k takes a share proportional to 1/k (agent 1 about
+# 28%). It also keeps the "one agent" pages full at 10k, so growth compares like with like.
+AGENT_WEIGHTS = [1 / rank for rank in range(1, AGENTS + 1)]
 SEARCH_WORD = "refund"  # in about 0.5% of messages: the text-search measurements look for it
 LOGDECK_TABLES = [
     "agents_user",
@@ -474,7 +477,7 @@ def build(conn: psycopg.Connection, messages: int, *, log: Any = print) -> Datas
         big_session = ""
         for index, size in enumerate(sizes):
             sid = uuid.UUID(int=rng.getrandbits(128), version=4)
-            agent = rng.randint(1, AGENTS)
+            agent = rng.choices(range(1, AGENTS + 1), weights=AGENT_WEIGHTS)[0]
             user = rng.randint(1, n_users) if rng.random() < 0.9 else None
             if index == 0:
                 big_session = str(sid)
