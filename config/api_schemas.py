@@ -18,7 +18,15 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db.models import QuerySet
 from ninja import Field, Schema
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Strict
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    ModelWrapValidatorHandler,
+    Strict,
+    ValidationInfo,
+    model_validator,
+)
 
 from config.keyset import keyset_page
 
@@ -116,6 +124,16 @@ class InputSchema(Schema):
     """Request bodies: an unknown field is an error (a typo must not be dropped silently)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    # Ninja's Schema validates a body with `extra="forbid"` twice (the dict, then the dict
+    # wrapped for attribute access), and each nested schema twice again inside each pass: a
+    # tool call in a batch was checked eight times. A body is always a dict, so once is enough.
+    @model_validator(mode="wrap")
+    @classmethod
+    def _run_root_validator(
+        cls, values: Any, handler: ModelWrapValidatorHandler[Any], info: ValidationInfo
+    ) -> Any:
+        return handler(values)
 
 
 class FieldError(Schema):

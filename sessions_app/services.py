@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Model, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -34,6 +34,10 @@ from sessions_app.models import (
 
 FAILED_STATES = {ToolCallState.FAILED}
 FINAL_STATES = {ToolCallState.COMPLETED, ToolCallState.FAILED, ToolCallState.DENIED}
+# Read once: an enum's `.values` builds a new list on every access, per message of a batch.
+ROLES = frozenset(Role.values)
+CONTENT_TYPES = frozenset(ContentType.values)
+STATES = frozenset(ToolCallState.values)
 
 
 @dataclass
@@ -69,6 +73,7 @@ class MessageIn:
 @dataclass(frozen=True)
 class AppendResult:
     messages: list[Message]
+    tool_calls: list[list[ToolCall]]  # those of each message, in order
     created: int  # how many were new; a replayed batch creates none
 
 
@@ -91,7 +96,7 @@ def _tool_call_row(
     is_error = _tool_call_is_error(call)
     ended = is_error or call.state in FINAL_STATES
     return ToolCall(
-        session=session,
+        session_id=session.pk,
         agent_id=session.agent_id,
         message_id=message_id,
         call_id=call.call_id,
@@ -198,9 +203,9 @@ def _same_message(stored: Message, incoming: MessageIn, stored_calls: list[ToolC
 
 
 def _validate(message: MessageIn, path: str) -> None:
-    if message.role not in Role.values:
+    if message.role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(Role.values)}.", field=f"{path}.role")
-    if message.content_type not in ContentType.values:
+    if message.content_type not in CONTENT_TYPES:
         raise InvalidInput(
             f"content_type must be one of {', '.join(ContentType.values)}.",
             field=f"{path}.content_type",
@@ -212,10 +217,45 @@ def _validate(message: MessageIn, path: str) -> None:
 def _validate_tool_call(call: ToolCallIn, prefix: str = "") -> None:
     if not call.tool_name:
         raise InvalidInput("tool_name is required.", field=f"{prefix}tool_name")
-    if call.state not in ToolCallState.values:
+    if call.state not in STATES:
         raise InvalidInput(
             f"state must be one of {', '.join(ToolCallState.values)}.", field=f"{prefix}state"
         )
+
+
+def _replays(
+    session: Session, messages: Sequence[MessageIn], next_seq: int
+) -> dict[int, tuple[Message, list[ToolCall]]]:
+    """The messages of the batch that are already stored at their `seq`, by index in the batch,
+    with their stored tool calls; a different message at a taken `seq` is a `Conflict`."""
+    taken = [m.seq for m in messages if m.seq is not None and m.seq < next_seq]
+    if not taken:
+        return {}
+    stored = {m.seq: m for m in Message.objects.filter(session=session, seq__in=taken)}
+    calls: dict[int, list[ToolCall]] = {}
+    for call in ToolCall.objects.filter(message__in=stored.values()).order_by("id"):
+        calls.setdefault(call.message_id, []).append(call)
+    replayed = {}
+    for i, message in enumerate(messages):
+        if message.seq is None or message.seq >= next_seq:
+            continue
+        existing = stored[message.seq]
+        existing_calls = calls.get(existing.pk, [])
+        if not _same_message(existing, message, existing_calls):
+            raise Conflict(
+                f"seq {message.seq} is already taken by a different message in this session.",
+                field=f"messages.{i}.seq",
+            )
+        replayed[i] = (existing, existing_calls)
+    return replayed
+
+
+def _call_ids_check(session: Session, calls: Sequence[ToolCall]) -> None:
+    ids = [c.call_id for c in calls if c.call_id]
+    if len(ids) != len(set(ids)) or (
+        ids and ToolCall.objects.filter(session=session, call_id__in=ids).exists()
+    ):
+        raise Conflict("A tool call_id is used twice in this session.", field="tool_calls")
 
 
 @transaction.atomic
@@ -230,78 +270,48 @@ def message_append(*, session_id: uuid.UUID | str, messages: Sequence[MessageIn]
         _validate(message, f"messages.{i}")
     session = _lock_session(session_id)
     next_seq = session.message_count
-
-    replayed: dict[int, Message] = {}
-    taken = [m.seq for m in messages if m.seq is not None and m.seq < next_seq]
-    if taken:
-        stored = {m.seq: m for m in Message.objects.filter(session=session, seq__in=taken)}
-        calls: dict[int, list[ToolCall]] = {}
-        for call in ToolCall.objects.filter(message__in=stored.values()).order_by("id"):
-            calls.setdefault(call.message_id, []).append(call)
-        for i, message in enumerate(messages):
-            if message.seq is None or message.seq >= next_seq:
-                continue
-            existing = stored[message.seq]
-            if not _same_message(existing, message, calls.get(existing.pk, [])):
-                raise Conflict(
-                    f"seq {message.seq} is already taken by a different message in this session.",
-                    field=f"messages.{i}.seq",
-                )
-            replayed[i] = existing
-
+    replayed = _replays(session, messages, next_seq)
     new = [(i, m) for i, m in enumerate(messages) if i not in replayed]
     if new and session.finished_at is not None:
         raise Conflict("The session is finished; no messages can be appended.")
 
     now = timezone.now()
     rows: list[Message] = []
+    calls: list[list[ToolCall]] = []  # the tool calls of each row
     for i, message in new:
         if message.seq is not None and message.seq != next_seq:
             raise InvalidInput(
                 f"seq {message.seq} would leave a gap: the next seq in this session is {next_seq}.",
                 field=f"messages.{i}.seq",
             )
-        rows.append(
-            Message(
-                session=session,
-                agent_id=session.agent_id,
-                seq=next_seq,
-                role=message.role,
-                content_type=message.content_type,
-                text_content=message.text_content,
-                media_url=message.media_url,
-                model=message.model,
-                input_tokens=message.input_tokens,
-                output_tokens=message.output_tokens,
-                raw=message.raw,
-                created_at=message.created_at or now,
-            )
+        row = Message(
+            session_id=session.pk,
+            agent_id=session.agent_id,
+            seq=next_seq,
+            role=message.role,
+            content_type=message.content_type,
+            text_content=message.text_content,
+            media_url=message.media_url,
+            model=message.model,
+            input_tokens=message.input_tokens,
+            output_tokens=message.output_tokens,
+            raw=message.raw,
+            created_at=message.created_at or now,
+        )
+        rows.append(row)
+        calls.append(
+            [
+                _tool_call_row(session, call, message_id=None, at=row.created_at)
+                for call in message.tool_calls
+            ]
         )
         next_seq += 1
-    Message.objects.bulk_create(rows)
-    if rows and rows[0].pk is None:  # SQLite before RETURNING support; not expected on 3.35+
-        by_seq = dict(
-            Message.objects.filter(session=session, seq__gte=rows[0].seq).values_list("seq", "pk")
-        )
-        for row in rows:
-            row.pk = by_seq[row.seq]
+    calls_out = [call for row_calls in calls for call in row_calls]  # all of them, in order
+    _call_ids_check(session, calls_out)
+    _messages_insert(rows, calls)
 
-    calls_out: list[ToolCall] = []
-    for (_i, message), row in zip(new, rows, strict=True):
-        calls_out += [
-            _tool_call_row(session, call, message_id=row.pk, at=row.created_at)
-            for call in message.tool_calls
-        ]
-    if calls_out:
-        ids = [c.call_id for c in calls_out if c.call_id]
-        if (
-            len(ids) != len(set(ids))
-            or ToolCall.objects.filter(session=session, call_id__in=ids).exists()
-        ):
-            raise Conflict("A tool call_id is used twice in this session.", field="tool_calls")
-    ToolCall.objects.bulk_create(calls_out)
+    # Per-batch bookkeeping, in the transaction that adds the rows it counts.
     daily_activity_add(activity_of_rows(messages=rows, tool_calls=calls_out))
-
     if rows:
         errors = sum(1 for c in calls_out if c.is_error)
         last = max(r.created_at for r in rows)
@@ -313,9 +323,108 @@ def message_append(*, session_id: uuid.UUID | str, messages: Sequence[MessageIn]
             updated_at=now,
         )
 
-    by_row = iter(rows)
-    result = [replayed[i] if i in replayed else next(by_row) for i in range(len(messages))]
-    return AppendResult(messages=result, created=len(rows))
+    created = iter(zip(rows, calls, strict=True))
+    result = [replayed[i] if i in replayed else next(created) for i in range(len(messages))]
+    return AppendResult(
+        messages=[message for message, _ in result],
+        tool_calls=[message_calls for _, message_calls in result],
+        created=len(rows),
+    )
+
+
+def _messages_insert(rows: list[Message], calls: list[list[ToolCall]]) -> None:
+    """Insert new messages, then the tool calls of each (`calls[i]` belong to `rows[i]`); every
+    row gets its id, as bulk_create gives it."""
+    if connection.vendor == "postgresql":
+        _messages_copy(rows, calls)
+    else:
+        _messages_bulk_create(rows, calls)
+
+
+def _messages_bulk_create(rows: list[Message], calls: list[list[ToolCall]]) -> None:
+    Message.objects.bulk_create(rows)
+    if rows and rows[0].pk is None:  # SQLite before RETURNING support; not expected on 3.35+
+        stored = Message.objects.filter(session_id=rows[0].session_id, seq__gte=rows[0].seq)
+        by_seq = dict(stored.values_list("seq", "pk"))
+        for row in rows:
+            row.pk = by_seq[row.seq]
+    for row, row_calls in zip(rows, calls, strict=True):
+        for call in row_calls:
+            call.message_id = row.pk
+    ToolCall.objects.bulk_create([call for row_calls in calls for call in row_calls])
+
+
+def _messages_copy(rows: list[Message], calls: list[list[ToolCall]]) -> None:
+    """PostgreSQL: the same rows through COPY, in half the time of bulk_create's INSERTs (4.7
+    against 8.6 ms for 100 messages with 34 tool calls, mostly Python building the statements).
+    COPY returns no ids, so they are drawn from the tables' sequences first, both in one query,
+    in batch order; the session lock held by message_append keeps `seq` gapless as before."""
+    if not rows:
+        return
+    new_calls = [call for row_calls in calls for call in row_calls]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT array(SELECT nextval(pg_get_serial_sequence(%s, 'id'))"
+            " FROM generate_series(1, %s) ORDER BY 1),"
+            " array(SELECT nextval(pg_get_serial_sequence(%s, 'id'))"
+            " FROM generate_series(1, %s) ORDER BY 1)",
+            [Message._meta.db_table, len(rows), ToolCall._meta.db_table, len(new_calls)],
+        )
+        message_ids, call_ids = cursor.fetchone()
+    for row, pk, row_calls in zip(rows, message_ids, calls, strict=True):
+        row.pk = pk
+        for call in row_calls:
+            call.message_id = pk
+    for call, pk in zip(new_calls, call_ids, strict=True):
+        call.pk = pk
+    _copy(Message, rows)
+    _copy(ToolCall, new_calls)
+
+
+# Fields whose values Django passes to psycopg unchanged on PostgreSQL (for an aware datetime;
+# a naive one, which Django warns about, would be read as UTC); the others (JSON) are converted
+# by the field itself. Converting every value through its field took longer than the COPY.
+_COPIED_AS_IS = {
+    "BigAutoField",
+    "BigIntegerField",
+    "BooleanField",
+    "CharField",
+    "DateTimeField",
+    "ForeignKey",
+    "IntegerField",
+    "PositiveIntegerField",
+    "TextField",
+    "UUIDField",
+}
+
+
+def _copy(model: type[Model], objects: Sequence[Model]) -> None:
+    """COPY `objects`, ids already set, into the model's table, each value as bulk_create would
+    send it, so the stored rows are the same."""
+    if not objects:
+        return
+    db = transaction.get_connection()  # not the `connection` proxy: it is read per value
+    fields = model._meta.concrete_fields
+    quote = db.ops.quote_name
+    sql = (
+        f"COPY {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
+        " FROM STDIN"
+    )
+    as_is = [f.get_internal_type() in _COPIED_AS_IS for f in fields]
+    # Django's cursor logs COPY like any query (query counts in tests and in the benchmark).
+    with db.cursor() as cursor, db.wrap_database_errors, cursor.copy(sql) as copy:
+        for obj in objects:
+            copy.write_row(
+                [
+                    getattr(obj, f.attname)
+                    if plain
+                    else f.get_db_prep_save(f.pre_save(obj, True), db)
+                    for f, plain in zip(fields, as_is, strict=True)
+                ]
+            )
+    for obj in objects:
+        obj._state.adding = False
+        obj._state.db = db.alias
 
 
 @transaction.atomic
@@ -544,12 +653,18 @@ def activity_of_rows(
     *, messages: Sequence[Message] = (), tool_calls: Sequence[ToolCall] = (), sign: int = 1
 ) -> ActivityDeltas:
     """What rows in memory add to (or, with sign=-1, take from) the daily activity."""
+    days: dict[dt.datetime, dt.date] = {}  # the rows of a batch mostly share one time
+
+    def day(value: dt.datetime) -> dt.date:
+        if value not in days:
+            days[value] = _activity_day(value)
+        return days[value]
+
     deltas: ActivityDeltas = {}
     for message in messages:
-        key = (message.agent_id, _activity_day(message.created_at))
-        deltas.setdefault(key, [0, 0, 0])[0] += sign
+        deltas.setdefault((message.agent_id, day(message.created_at)), [0, 0, 0])[0] += sign
     for call in tool_calls:
-        entry = deltas.setdefault((call.agent_id, _activity_day(call.created_at)), [0, 0, 0])
+        entry = deltas.setdefault((call.agent_id, day(call.created_at)), [0, 0, 0])
         entry[1] += sign
         entry[2] += sign * int(call.is_error)
     return deltas

@@ -4,20 +4,23 @@ write, and every measurement runs (slow numbers are fine here; no timing is asse
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.db.models import Count, Max, Min
 from django.test import Client
 
 from agents.models import User
 from agents.services import api_key_create
-from bench import cases, dataset
+from bench import cases, dataset, throughput
 from bench.measure import Figure, percentile
 from bench.report import compare, row, table
 from sessions_app.fingerprints import error_fingerprint
 from sessions_app.models import Message, Session, ToolCall
+from tests.factories import AgentFactory
 
 MESSAGES = 600
 
@@ -136,3 +139,26 @@ def test_it_measures_every_row(built: dataset.Dataset) -> None:
         )
     assert len(rows) >= 18
     assert "console: sessions, first page" in table(rows)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_it_makes_the_ingestion_floors_check_foreign_keys(monkeypatch) -> None:
+    # Rolled back before COMMIT, deferred foreign keys would never be checked: COPY and
+    # bulk_create would be timed without work that every stored row (and every append) pays.
+    agent = AgentFactory()
+
+    def orphans(session_id: uuid.UUID, agent_id: int, count: int, first_id: int):
+        yield (first_id, uuid.uuid4(), agent_id, 0, "user", "text", "orphan", "", "")
+
+    monkeypatch.setattr(throughput, "_message_rows", orphans)
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        throughput.copy_rate(url, rows=1)
+
+    monkeypatch.setattr(
+        throughput, "session_start", lambda **kwargs: Session(id=uuid.uuid4(), agent=agent)
+    )
+    with pytest.raises(IntegrityError):
+        throughput.bulk_create_rate(rows=1)
