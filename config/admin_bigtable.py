@@ -1,7 +1,9 @@
 """The base of every Logdeck ModelAdmin: fit for tables of a million rows.
 
-- pages are counted by `BoundedCountPaginator` (an estimate or a capped count, never COUNT(*) of a
-  whole table), and the "N total" count and facet counts are off;
+- the changelist pages by keyset (`KeysetChangeList`: first / previous / next by cursor, so a deep
+  page costs what the first does), and its count is an estimate or a capped count
+  (`BoundedCountPaginator`), never COUNT(*) of a whole table; the "N total" count and facet counts
+  are off;
 - large columns are deferred in the changelist and loaded only by the change form;
 - JSON fields are edited pretty-printed (indent 2, sorted keys); invalid JSON is a form error;
 - a delete confirmation summarises what goes with capped counts, instead of loading and listing
@@ -19,6 +21,7 @@ from django.contrib import admin
 from django.contrib.admin.options import ShowFacets
 from django.contrib.admin.utils import quote
 from django.contrib.admin.views.main import ChangeList
+from django.core import checks
 from django.db import models
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
@@ -28,7 +31,13 @@ from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 from django.utils.text import capfirst
 
-from config.admin_paging import COUNT_WINDOW, BoundedCountPaginator, requested_page
+from config.admin_paging import (
+    COUNT_WINDOW,
+    BoundedCountPaginator,
+    KeysetChangeList,
+    deepest_offset_page,
+    requested_page,
+)
 
 # How many of the objects being deleted are listed by name on a delete confirmation.
 DELETE_LIST_LIMIT = 20
@@ -68,8 +77,8 @@ def capped_count(queryset: QuerySet[Any], limit: int = COUNT_WINDOW) -> str:
     return f"{limit:,}+" if counted > limit else f"{counted:,}"
 
 
-class BigTableChangeList(ChangeList):
-    """A changelist that leaves the admin's `changelist_deferred_fields` unloaded."""
+class BigTableChangeList(KeysetChangeList):
+    """A keyset-paged changelist that leaves the admin's `changelist_deferred_fields` unloaded."""
 
     def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet[Any]:
         queryset = super().get_queryset(request, exclude_parameters)
@@ -154,6 +163,19 @@ class BigTableAdmin(admin.ModelAdmin):
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return BigTableChangeList
 
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        errors = super().check(**kwargs)
+        if self.list_editable:
+            # Its formset needs the page as a QuerySet; a keyset page is a list of rows.
+            errors.append(
+                checks.Error(
+                    "A BigTableAdmin pages by keyset and cannot have list_editable.",
+                    obj=self.__class__,
+                    id="logdeck.E001",
+                )
+            )
+        return errors
+
     def get_paginator(
         self,
         request: HttpRequest,
@@ -167,7 +189,9 @@ class BigTableAdmin(admin.ModelAdmin):
             per_page,
             orphans,
             allow_empty_first_page,
-            page_number=requested_page(request),
+            # A page number past what OFFSET serves shows the first page: it must not stretch
+            # the count either (`?p=100000` would otherwise count a whole table).
+            page_number=min(requested_page(request), deepest_offset_page(per_page)),
             window=self.count_window,
         )
 
