@@ -7,20 +7,24 @@ import base64
 import html
 import json
 import re
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 from django.contrib import admin
+from django.contrib.admin.utils import quote
 from django.core import checks
 from django.db import connection
+from django.db.models import Model
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 import config.admin_paging
 from agents.models import Agent
-from config.admin_bigtable import BigTableAdmin
+from config.admin_bigtable import BigTableAdmin, change_url
 from config.keyset import encode_cursor
 from sessions_app.admin import MessageAdmin, SessionAdmin
 from sessions_app.models import Message, Session
@@ -360,3 +364,21 @@ def test_it_never_lets_a_page_number_stretch_the_count(
     # Counted as deep as the deepest page OFFSET serves, plus the window: never the whole table.
     deepest = config.admin_paging.OFFSET_ROWS_LIMIT // PER_PAGE + 1
     assert limit == deepest * PER_PAGE + SessionAdmin.count_window + 1
+
+
+def test_it_writes_the_stock_action_checkbox(db: None) -> None:
+    session = Session(name='<b>"x" & y</b>', agent=Agent(name="a"))
+    model_admin = SessionAdmin(Session, admin.site)
+    stock = admin.ModelAdmin.action_checkbox(model_admin, session)
+    assert model_admin.action_checkbox(session) == stock
+    assert "&lt;b&gt;&quot;x&quot; &amp; y&lt;/b&gt;" in stock
+
+
+@pytest.mark.parametrize(
+    ("model", "pk"),
+    [(Session, uuid.UUID(int=7)), (Message, 42), (Agent, "a/b c_d%"), (Agent, "ünï")],
+)
+def test_it_builds_change_links_as_reverse_does(model: type[Model], pk: object) -> None:
+    opts = model._meta
+    expected = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=(quote(pk),))
+    assert change_url(model, pk) == expected
