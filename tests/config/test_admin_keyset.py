@@ -403,3 +403,29 @@ def test_it_counts_a_filtered_list_only_a_small_window_past_the_page(
     assert b"1,050+ sessions" in response.content
     (count,) = [q["sql"] for q in ctx.captured_queries if "COUNT(" in q["sql"].upper()]
     assert "LIMIT 1051" in count
+
+
+def test_it_pages_a_sessions_messages_in_transcript_order(
+    superuser_client: Client, small_pages: None
+) -> None:
+    session, other = SessionFactory(), SessionFactory()
+    for owner in (session, other):
+        Message.objects.bulk_create(
+            Message(session=owner, agent_id=owner.agent_id, seq=i, role="user", text_content="x")
+            for i in range(20)
+        )
+    # Ordered by the (session, seq) unique index: the cursor holds the session id and seq.
+    pages = walk(superuser_client, f"{MESSAGES}?session={session.pk}")
+    assert flat(pages) == ids(Message.objects.filter(session=session).order_by("seq"))
+
+
+def test_it_keeps_a_lookup_popup_a_popup_from_page_to_page(
+    superuser_client: Client, small_pages: None
+) -> None:
+    make_sessions(20)
+    first = superuser_client.get(SESSIONS, {"_popup": "1", "_to_field": "id"})
+    assert first.status_code == 200
+    next_page = link(first.content, "next")
+    assert "_popup=1" in next_page and "_to_field=id" in next_page and "cursor=" in next_page
+    second = superuser_client.get(SESSIONS + next_page)
+    assert second.status_code == 200 and b"data-popup-opener" in second.content
