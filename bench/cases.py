@@ -17,7 +17,7 @@ from bench.measure import Figure, floor, measure, page
 from config.keyset import encode_cursor
 
 PAGE = 50  # console and API page size
-ADMIN_PAGE = 100  # the admin's list_per_page
+ADMIN_PAGE = 100  # the stock admin's list_per_page (Logdeck's admin shows 50 rows a page)
 STOCK = "/bench-stock-admin/sessions_app"
 
 SESSION_COLUMNS = (
@@ -319,11 +319,14 @@ def cases(ctx: Context) -> list[Case]:
             stock("message"),
             floor(conn, messages_page + newest, [ADMIN_PAGE]),
         ),
+        # Logdeck's admin pages by keyset, as the console and the API do: its deep page is the
+        # page a "next" link reaches from the middle row (a cursor), beside the stock admin's
+        # `?p=` page at that same row, read with OFFSET.
         Case(
             "admin.messages_deep",
             "admin: messages, deep page",
             "deep",
-            admin("message", p=message_deep_page),
+            admin("message", cursor=message_cursor),
             stock("message", p=message_deep_page),
             floor(conn, messages_page + keyset + newest, [*ctx.message_middle, ADMIN_PAGE]),
         ),

@@ -71,6 +71,12 @@ def decode_cursor(queryset: QuerySet, ordering: Sequence[str], token: str) -> li
         ) from None
 
 
+def reverse_ordering(ordering: Sequence[str]) -> tuple[str, ...]:
+    """The same sort keys walked the other way: the page *before* a row is the page after it in
+    the reversed ordering, read backwards."""
+    return tuple(name[1:] if name.startswith("-") else f"-{name}" for name in ordering)
+
+
 def after(queryset: QuerySet, ordering: Sequence[str], values: Sequence[Any]) -> QuerySet:
     """Rows strictly after `values` in `ordering` (each name may start with `-` for descending)."""
     first = ordering[0]

@@ -10,12 +10,12 @@ from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Substr
 from django.http import HttpRequest
-from django.urls import reverse
 from django.utils.html import format_html
 
-from config.admin_bigtable import BigTableAdmin
+from config.admin_bigtable import BigTableAdmin, change_url
 from memories.models import Memory
 from sessions_app.admin import owner_search
+from sessions_app.models import Session
 
 PREVIEW_CHARS = 120
 
@@ -136,7 +136,7 @@ class MemoryAdmin(BigTableAdmin):
     def session_link(self, memory: Memory) -> str:
         if memory.session_id is None:
             return "-"
-        url = reverse("admin:sessions_app_session_change", args=[memory.session_id])
+        url = change_url(Session, memory.session_id)
         return format_html('<a href="{}">{}</a>', url, str(memory.session_id)[:8])
 
     @admin.display(description="Content")

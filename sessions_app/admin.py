@@ -15,11 +15,10 @@ from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Substr
 from django.http import HttpRequest
-from django.urls import reverse
 from django.utils.html import format_html
 
 from agents.models import Agent, User
-from config.admin_bigtable import BigTableAdmin, changelist_link
+from config.admin_bigtable import BigTableAdmin, change_url, changelist_link
 from memories.models import Memory
 from sessions_app.models import Checkpoint, Message, Session, ToolCall
 from sessions_app.selectors import message_text_matches
@@ -45,7 +44,7 @@ PREVIEW_CHARS = 120
 
 
 def _session_link(obj: Message | ToolCall | Checkpoint) -> str:
-    url = reverse("admin:sessions_app_session_change", args=[obj.session_id])
+    url = change_url(Session, obj.session_id)
     return format_html('<a href="{}">{}</a>', url, str(obj.session_id)[:8])
 
 

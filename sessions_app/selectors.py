@@ -14,7 +14,9 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import (
+    BooleanField,
     Count,
+    Expression,
     Max,
     Min,
     Prefetch,
@@ -78,10 +80,37 @@ def _fts_hits(column: str, q: str) -> RawSQL:
     )
 
 
+class MessageTextMatch(Expression):
+    """A message's text matches the full-text query `q` (PostgreSQL, by the GIN index).
+
+    A query with an ORDER BY gets the GIN lookup in the MATERIALIZED fence of `_fts_hits`. One
+    without (a capped count, `exists()`) has no ordered index for the planner to walk, and gets
+    the bare match: it stops at the query's LIMIT instead of collecting every hit first.
+    """
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, q: str) -> None:
+        super().__init__()
+        self.q = q
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        query = compiler.query
+        table = compiler.quote_name(query.get_initial_alias())
+        ordered = bool(query.order_by) or (
+            query.default_ordering and bool(query.get_meta().ordering)
+        )
+        if ordered:
+            hits = _fts_hits("id", self.q)
+            return f"{table}.id IN ({hits.sql})", list(hits.params)
+        return _FTS_MATCH.replace("text_content", f"{table}.text_content"), [self.q]
+
+
 def message_text_matches(q: str) -> Q:
     """Messages whose text matches `q`: PostgreSQL full-text search (GIN index), else LIKE."""
     if connection.vendor == "postgresql":
-        return Q(pk__in=_fts_hits("id", q))
+        return Q(MessageTextMatch(q))
     return Q(text_content__icontains=q)
 
 
