@@ -16,8 +16,7 @@ from bench.dataset import SEARCH_WORD, as_json
 from bench.measure import Figure, floor, measure, page
 from config.keyset import encode_cursor
 
-PAGE = 50  # console and API page size
-ADMIN_PAGE = 100  # the stock admin's list_per_page (Logdeck's admin shows 50 rows a page)
+PAGE = 50  # rows a page everywhere: console, API, Logdeck's admin and the stock admin
 STOCK = "/bench-stock-admin/sessions_app"
 
 SESSION_COLUMNS = (
@@ -143,8 +142,8 @@ def cases(ctx: Context) -> list[Case]:
     bearer = {"Authorization": f"Bearer {ctx.read_key}"}
     session_cursor = _cursor(*ctx.session_middle)
     message_cursor = _cursor(*ctx.message_middle)
-    session_deep_page = max(1, ctx.sessions // 2 // ADMIN_PAGE)
-    message_deep_page = max(1, ctx.messages // 2 // ADMIN_PAGE)
+    session_deep_page = max(1, ctx.sessions // 2 // PAGE)
+    message_deep_page = max(1, ctx.messages // 2 // PAGE)
 
     def stock(path: str, **query: Any) -> Callable[[], Any]:
         return page(console, _path(f"{STOCK}/{path}/", **query))
@@ -317,7 +316,7 @@ def cases(ctx: Context) -> list[Case]:
             "page1",
             admin("message"),
             stock("message"),
-            floor(conn, messages_page + newest, [ADMIN_PAGE]),
+            floor(conn, messages_page + newest, [PAGE]),
         ),
         # Logdeck's admin pages by keyset, as the console and the API do: its deep page is the
         # page a "next" link reaches from the middle row (a cursor), beside the stock admin's
@@ -328,7 +327,7 @@ def cases(ctx: Context) -> list[Case]:
             "deep",
             admin("message", cursor=message_cursor),
             stock("message", p=message_deep_page),
-            floor(conn, messages_page + keyset + newest, [*ctx.message_middle, ADMIN_PAGE]),
+            floor(conn, messages_page + keyset + newest, [*ctx.message_middle, PAGE]),
         ),
         Case(
             "admin.messages_search",
@@ -336,7 +335,7 @@ def cases(ctx: Context) -> list[Case]:
             "search",
             admin("message", q=SEARCH_WORD),
             stock("message", q=SEARCH_WORD),
-            floor(conn, message_search + newest, [SEARCH_WORD, ADMIN_PAGE]),
+            floor(conn, message_search + newest, [SEARCH_WORD, PAGE]),
         ),
         Case(
             "admin.tool_call_errors",
@@ -344,7 +343,7 @@ def cases(ctx: Context) -> list[Case]:
             "page1",
             admin("toolcall", is_error__exact=1),
             stock("toolcall", is_error__exact=1),
-            floor(conn, calls_page + " WHERE is_error" + newest, [ADMIN_PAGE]),
+            floor(conn, calls_page + " WHERE is_error" + newest, [PAGE]),
         ),
         Case(
             "admin.sessions",
@@ -352,7 +351,7 @@ def cases(ctx: Context) -> list[Case]:
             "page1",
             admin("session"),
             stock("session"),
-            floor(conn, sessions_page + order, [ADMIN_PAGE]),
+            floor(conn, sessions_page + order, [PAGE]),
         ),
     ]
 
