@@ -25,17 +25,19 @@ from django.db.models import (
 )
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
-from django.db.models.functions import Cast, TruncDate
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from config.errors import InvalidInput, NotFound
 from sessions_app.models import (
     Checkpoint,
     DailyActivity,
+    ErrorGroupDay,
     Message,
     Session,
     ToolCall,
     ToolCallState,
+    codepoint_order,
 )
 
 SESSION_SORTS: dict[str, tuple[str, ...]] = {
@@ -221,30 +223,104 @@ def tool_call_list(
     return calls
 
 
+def _day_start(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def _starts_a_day(moment: dt.datetime | None) -> bool:
+    return moment is None or timezone.localtime(moment).time() == dt.time.min
+
+
+def error_group_days(
+    *,
+    agent: int | None = None,
+    tool_name: str = "",
+    fingerprint: str | None = None,
+    since: dt.date | None = None,
+) -> QuerySet[ErrorGroupDay]:
+    """Rows of the error-group rollup: failures per (agent, tool, fingerprint, day)."""
+    days = ErrorGroupDay.objects.all()
+    if agent is not None:
+        days = days.filter(agent_id=agent)
+    if tool_name:
+        days = days.filter(tool_name=tool_name)
+    if fingerprint is not None:
+        days = days.filter(error_fingerprint=fingerprint)
+    if since is not None:
+        days = days.filter(day__gte=since)
+    return days
+
+
 def tool_error_groups(
     *,
     agent: int | None = None,
     tool_name: str = "",
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
+    daily_from: dt.date | None = None,
+    days: int = 0,
 ) -> QuerySet:
     """Failing tool calls grouped by (tool, fingerprint): count, sessions hit, first and last
-    seen; the biggest group first. Served by the partial index on failures."""
-    calls = tool_call_list(
-        agent=agent, tool_name=tool_name, is_error=True, created_after=since, created_before=until
-    )
-    return (
-        calls.order_by()
-        .values("tool_name", "error_fingerprint")
-        .annotate(
-            count=Count("id"),
-            sessions=Count("session_id", distinct=True),
-            first_seen=Min("created_at"),
-            last_seen=Max("created_at"),
-            sample_message=Max("error_message"),
+    seen, a sample message, and with `days` the failures of each day from `daily_from` on as
+    `day_0`, `day_1`, …; the biggest group first.
+
+    A window that starts at midnight (or is open) and has no end is summed from ErrorGroupDay,
+    a few hundred small rows whatever the number of calls. Any other window cuts through a day
+    row, so it groups the failures themselves, served by the partial index on failures.
+    """
+    if until is None and _starts_a_day(since):
+        groups = error_group_days(
+            agent=agent,
+            tool_name=tool_name,
+            since=timezone.localdate(since) if since is not None else None,
         )
+        numbers = {
+            "count": Sum("failures"),
+            "sessions": Sum("sessions"),
+            "first_seen": Min("first_seen_at"),
+            "last_seen": Max("last_seen_at"),
+            "sample_message": Max(codepoint_order("sample_message")),
+        }
+        daily = {
+            f"day_{i}": Sum("failures", filter=Q(day=daily_from + dt.timedelta(days=i)), default=0)
+            for i in range(days if daily_from else 0)
+        }
+    else:
+        groups = tool_call_list(
+            agent=agent,
+            tool_name=tool_name,
+            is_error=True,
+            created_after=since,
+            created_before=until,
+        )
+        numbers = {
+            "count": Count("id"),
+            "sessions": Count("session_id", distinct=True),
+            "first_seen": Min("created_at"),
+            "last_seen": Max("created_at"),
+            "sample_message": Max(codepoint_order("error_message")),
+        }
+        daily = {
+            f"day_{i}": Count(
+                "id",
+                filter=Q(
+                    created_at__gte=_day_start(daily_from + dt.timedelta(days=i)),
+                    created_at__lt=_day_start(daily_from + dt.timedelta(days=i + 1)),
+                ),
+            )
+            for i in range(days if daily_from else 0)
+        }
+    return (
+        groups.order_by()
+        .values("tool_name", "error_fingerprint")
+        .annotate(**numbers, **daily)
         .order_by("-count", "tool_name", "error_fingerprint")
     )
+
+
+def daily_counts(group: dict[str, Any], days: int) -> list[int]:
+    """The `day_0` … counts `tool_error_groups` annotated, oldest first, taken off `group`."""
+    return [group.pop(f"day_{i}") for i in range(days)]
 
 
 def checkpoint_latest(*, session_id: uuid.UUID | str) -> Checkpoint:
@@ -355,42 +431,17 @@ def tool_error_group_calls(*, tool_name: str, fingerprint: str) -> QuerySet[Tool
     )
 
 
-def tool_error_group_summary(*, tool_name: str, fingerprint: str) -> dict[str, Any] | None:
-    """Count, sessions hit, first and last seen and a sample message of one error group."""
+def tool_error_group_summary(
+    *, tool_name: str, fingerprint: str, daily_from: dt.date | None = None, days: int = 0
+) -> dict[str, Any] | None:
+    """Count, sessions hit, first and last seen, a sample message and, with `days`, the daily
+    failures (see `tool_error_groups`) of one error group, over all agents and all time."""
     return (
-        tool_error_groups(tool_name=tool_name)
+        tool_error_groups(tool_name=tool_name, daily_from=daily_from, days=days)
         .filter(error_fingerprint=fingerprint)
         .order_by()
         .first()
     )
-
-
-def tool_error_daily(
-    *,
-    since: dt.datetime,
-    agent: int | None = None,
-    tool_names: list[str] | None = None,
-    fingerprint: str | None = None,
-) -> dict[tuple[str, str], dict[dt.date, int]]:
-    """Failures per (tool, fingerprint) per day since `since`: the sparklines of the error groups,
-    in one grouped query over the partial index on failures."""
-    calls = ToolCall.objects.filter(is_error=True, created_at__gte=since)
-    if agent is not None:
-        calls = calls.filter(agent_id=agent)
-    if tool_names is not None:
-        calls = calls.filter(tool_name__in=tool_names)
-    if fingerprint is not None:
-        calls = calls.filter(error_fingerprint=fingerprint)
-    rows = (
-        calls.order_by()
-        .annotate(day=TruncDate("created_at"))
-        .values_list("tool_name", "error_fingerprint", "day")
-        .annotate(n=Count("id"))
-    )
-    daily: dict[tuple[str, str], dict[dt.date, int]] = {}
-    for tool_name, fp, day, n in rows:
-        daily.setdefault((tool_name, fp), {})[day] = n
-    return daily
 
 
 def tool_failure_leaders(

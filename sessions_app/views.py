@@ -40,13 +40,13 @@ from sessions_app.selectors import (
     SessionFilters,
     activity_stats,
     count_capped,
+    daily_counts,
     session_checkpoints,
     session_export_chunks,
     session_get,
     session_list,
     session_transcript,
     tool_call_get,
-    tool_error_daily,
     tool_error_group_calls,
     tool_error_group_summary,
     tool_error_groups,
@@ -61,10 +61,6 @@ CALL_PAGE = 50
 ERROR_GROUP_LIMIT = 100
 AGENT_CHOICES_LIMIT = 500  # agents are few; the filter lists this many by name
 ERROR_WINDOWS = {"7d": 7, "30d": 30, "90d": 90}
-
-
-def _day_series(start: dt.date, days: int, counts: dict[dt.date, int]) -> list[int]:
-    return [counts.get(start + dt.timedelta(days=i), 0) for i in range(days)]
 
 
 def _window_start(days: int) -> dt.datetime:
@@ -368,7 +364,8 @@ def _group_url(tool_name: str, fingerprint: str) -> str:
 
 @console_view(VIEW_SESSIONS)
 def error_groups(request: HtmxHttpRequest) -> HttpResponse:
-    """Failures grouped by tool and fingerprint, biggest first, each with a daily sparkline."""
+    """Failures grouped by tool and fingerprint, biggest first, each with a daily sparkline:
+    one query over the error-group rollup."""
     error = None
     groups: list[dict[str, Any]] = []
     since_key = "30d"
@@ -383,18 +380,15 @@ def error_groups(request: HtmxHttpRequest) -> HttpResponse:
     if error is None:
         since = start if since_key != "all" else None
         groups = list(
-            tool_error_groups(agent=agent, tool_name=tool, since=since)[: ERROR_GROUP_LIMIT + 1]
+            tool_error_groups(
+                agent=agent, tool_name=tool, since=since, daily_from=start.date(), days=days
+            )[: ERROR_GROUP_LIMIT + 1]
         )
     truncated = len(groups) > ERROR_GROUP_LIMIT
     groups = groups[:ERROR_GROUP_LIMIT]
-    if groups:
-        daily = tool_error_daily(
-            since=start, agent=agent, tool_names=sorted({g["tool_name"] for g in groups})
-        )
-        for group in groups:
-            counts = daily.get((group["tool_name"], group["error_fingerprint"]), {})
-            group["spark"] = sparkline(_day_series(start.date(), days, counts))
-            group["url"] = _group_url(group["tool_name"], group["error_fingerprint"])
+    for group in groups:
+        group["spark"] = sparkline(daily_counts(group, days))
+        group["url"] = _group_url(group["tool_name"], group["error_fingerprint"])
     target = htmx_target(request)
     context = {
         "groups": groups,
@@ -448,20 +442,17 @@ def error_group(request: HtmxHttpRequest) -> HttpResponse:
     context["more_url"] = more_url
     if htmx_target(request) == "load-more":
         return render_page(request, "sessions_app/error_group.html", context, fragment="rows")
-    summary = tool_error_group_summary(tool_name=tool, fingerprint=fingerprint)
+    start = _window_start(30).date()
+    summary = tool_error_group_summary(
+        tool_name=tool, fingerprint=fingerprint, daily_from=start, days=30
+    )
     if summary is None and not page.items:
         raise Http404("No failures in this group.")
-    start = _window_start(30)
-    daily = tool_error_daily(since=start, tool_names=[tool], fingerprint=fingerprint)
-    counts = daily.get((tool, fingerprint), {})
+    counts = daily_counts(summary, 30) if summary else [0] * 30
     context |= {
         "summary": summary,
         "chart": bar_chart(
-            [
-                (start.date() + dt.timedelta(days=i), n)
-                for i, n in enumerate(_day_series(start.date(), 30, counts))
-            ],
-            what="failures",
+            [(start + dt.timedelta(days=i), n) for i, n in enumerate(counts)], what="failures"
         ),
     }
     return render_page(request, "sessions_app/error_group.html", context)
