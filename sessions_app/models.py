@@ -213,9 +213,10 @@ class ToolCall(models.Model):
             ),
             # Tool calls of a transcript page, by message.
             models.Index(fields=["session", "message"], name="toolcall_session_msg_idx"),
-            # Error groups and `is_error` filters: only failures, a few % of the table.
+            # One error group's calls, newest first by keyset on (created_at, id), and the
+            # recount of a group's days: only failures, a few % of the table.
             models.Index(
-                fields=["tool_name", "error_fingerprint", "created_at"],
+                fields=["tool_name", "error_fingerprint", "created_at", "id"],
                 condition=Q(is_error=True),
                 name="toolcall_error_group_idx",
             ),
