@@ -48,6 +48,7 @@ from sessions_app.selectors import (
     session_transcript,
     tool_call_get,
     tool_error_group_calls,
+    tool_error_group_page,
     tool_error_group_summary,
     tool_error_groups,
     tool_failure_leaders,
@@ -58,7 +59,7 @@ SESSION_PAGE = 50
 COUNT_CAP = 1000
 TRANSCRIPT_PAGE = 100
 CALL_PAGE = 50
-ERROR_GROUP_LIMIT = 100
+ERROR_GROUP_PAGE = 50
 AGENT_CHOICES_LIMIT = 500  # agents are few; the filter lists this many by name
 ERROR_WINDOWS = {"7d": 7, "30d": 30, "90d": 90}
 
@@ -364,10 +365,10 @@ def _group_url(tool_name: str, fingerprint: str) -> str:
 
 @console_view(VIEW_SESSIONS)
 def error_groups(request: HtmxHttpRequest) -> HttpResponse:
-    """Failures grouped by tool and fingerprint, biggest first, each with a daily sparkline:
-    one query over the error-group rollup."""
+    """Failures grouped by tool and fingerprint, biggest first, each with a daily sparkline,
+    50 groups at a time by keyset: one query over the error-group rollup."""
     error = None
-    groups: list[dict[str, Any]] = []
+    page: Page[dict[str, Any]] = Page(items=[], next_cursor=None)
     since_key = "30d"
     try:
         agent = query_int(request, "agent")
@@ -378,34 +379,39 @@ def error_groups(request: HtmxHttpRequest) -> HttpResponse:
     days = ERROR_WINDOWS.get(since_key, 30)
     start = _window_start(days)
     if error is None:
-        since = start if since_key != "all" else None
-        groups = list(
-            tool_error_groups(
-                agent=agent, tool_name=tool, since=since, daily_from=start.date(), days=days
-            )[: ERROR_GROUP_LIMIT + 1]
+        groups = tool_error_groups(
+            agent=agent,
+            tool_name=tool,
+            since=start if since_key != "all" else None,
+            daily_from=start.date(),
+            days=days,
         )
-    truncated = len(groups) > ERROR_GROUP_LIMIT
-    groups = groups[:ERROR_GROUP_LIMIT]
-    for group in groups:
+        try:
+            page = tool_error_group_page(
+                groups, cursor=request.GET.get("cursor") or None, size=ERROR_GROUP_PAGE
+            )
+        except InvalidInput as exc:
+            error = exc.message
+    for group in page.items:
         group["spark"] = sparkline(daily_counts(group, days))
         group["url"] = _group_url(group["tool_name"], group["error_fingerprint"])
     target = htmx_target(request)
+    fragment = {"load-more": "rows", "results": "results"}.get(target)
     context = {
-        "groups": groups,
-        "truncated": truncated,
-        "limit": ERROR_GROUP_LIMIT,
+        "groups": page.items,
+        "more_url": load_more_url(request, page.next_cursor),
         "error": error,
         "since": since_key,
         "days": days,
         "windows": [("7d", "7 days"), ("30d", "30 days"), ("90d", "90 days"), ("all", "All time")],
-        "agents": [] if target == "results" else _agent_choices(),
+        "agents": [] if fragment else _agent_choices(),
         "q": request.GET,
     }
     response = render_page(
         request,
         "sessions_app/error_groups.html",
         context,
-        fragment="results" if target == "results" else None,
+        fragment=fragment,
         status=400 if error else 200,
     )
     if htmx_target(request) == "results":
@@ -432,11 +438,11 @@ def error_group(request: HtmxHttpRequest) -> HttpResponse:
         raise Http404(exc.message) from None
     for call in page.items:
         seq = call.message.seq if call.message else None
-        url = reverse("console:session-detail", args=[call.session_id])
+        call.session_url = reverse("console:session-detail", args=[call.session_id])
+        call.transcript_url = call.session_url
         if seq is not None:
             # Start the page a few messages early so the question that led to the call shows.
-            url += f"?after_seq={max(seq - 3, -1)}#m-{seq}"
-        call.transcript_url = url
+            call.transcript_url += f"?after_seq={max(seq - 3, -1)}#m-{seq}"
     more_url = load_more_url(request, page.next_cursor)
     context: dict[str, Any] = {"tool": tool, "fingerprint": fingerprint, "calls": page.items}
     context["more_url"] = more_url

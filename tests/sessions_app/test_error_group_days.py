@@ -12,7 +12,7 @@ from django.utils import timezone
 from agents.services import agent_delete
 from sessions_app.fingerprints import error_fingerprint
 from sessions_app.models import ErrorGroupDay, Message, Session, ToolCall
-from sessions_app.selectors import tool_error_groups
+from sessions_app.selectors import daily_counts, tool_error_groups
 from sessions_app.services import (
     MessageIn,
     ToolCallIn,
@@ -60,12 +60,25 @@ def _assert_exact() -> None:
     error_groups_rebuild()
     assert kept == _rows()
     agents = [None, *Session.objects.values_list("agent_id", flat=True).distinct()]
+    week = timezone.localdate() - dt.timedelta(days=6)
     for since in [None, *(_midnight(n) for n in range(6))]:
         for agent in agents:
-            from_rollup = list(tool_error_groups(agent=agent, since=since))
+            from_rollup = _with_series(
+                tool_error_groups(agent=agent, since=since, daily_from=week, days=7)
+            )
             # An end to the window makes the selector group the failures themselves.
-            from_calls = list(tool_error_groups(agent=agent, since=since, until=FAR))
+            from_calls = _with_series(
+                tool_error_groups(agent=agent, since=since, until=FAR, daily_from=week, days=7)
+            )
             assert from_rollup == from_calls, (since, agent)
+
+
+def _with_series(groups) -> list[dict]:
+    series = []
+    for group in groups:
+        counts = daily_counts(group, 7)  # takes the day_ columns off the group
+        series.append({**group, "series": counts})
+    return series
 
 
 def _fail(session: Session, tool: str, error: str, *, days_ago: int = 0, call_id: str = "") -> None:
@@ -97,6 +110,8 @@ def test_it_counts_a_session_hit_over_several_days_once():
     assert (_group()["count"], _group()["sessions"]) == (3, 2)
     assert _group(since=_midnight(3))["sessions"] == 2
     assert _group(since=_midnight(1))["sessions"] == 1
+    week = _group(daily_from=timezone.localdate() - dt.timedelta(days=6), days=7)
+    assert daily_counts(week, 7) == [0, 0, 1, 0, 1, 0, 1]
 
     # Its latest failure goes: the session's hit moves back to the day of the one before.
     tool_calls_delete(tool_calls=ToolCall.objects.filter(call_id="late"))
