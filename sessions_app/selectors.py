@@ -234,7 +234,12 @@ def _day_start(day: dt.date) -> dt.datetime:
 
 
 def _starts_a_day(moment: dt.datetime | None) -> bool:
-    return moment is None or timezone.localtime(moment).time() == dt.time.min
+    if moment is None:
+        return True
+    try:
+        return timezone.localtime(moment).time() == dt.time.min
+    except OverflowError:  # a moment at the edge of year 1 or 9999: no day row starts there
+        return False
 
 
 def error_group_days(

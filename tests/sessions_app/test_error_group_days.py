@@ -215,3 +215,10 @@ def test_it_is_filled_for_existing_data_by_its_migration():
     migration = importlib.import_module("sessions_app.migrations.0004_error_group_day")
     migration.backfill(apps, SimpleNamespace(connection=connection))
     assert _rows() == kept
+
+
+def test_it_takes_a_window_from_the_first_moment_there_is(settings):
+    settings.TIME_ZONE = "America/New_York"  # where the first UTC moment has no local date
+    _fail(SessionFactory(), "search", "Index 3 offline")
+    since = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+    assert [g["count"] for g in tool_error_groups(since=since)] == [1]
