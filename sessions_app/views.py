@@ -358,9 +358,9 @@ def session_export(request: HtmxHttpRequest, session_id: Any, fmt: str) -> HttpR
 # --- Tool-call error groups ---------------------------------------------------------------------
 
 
-def _group_url(tool_name: str, fingerprint: str) -> str:
-    query = urlencode({"tool": tool_name, "fingerprint": fingerprint})
-    return f"{reverse('console:error-group')}?{query}"
+def _group_url(base: str, tool_name: str, fingerprint: str) -> str:
+    """A group's page: `base` is the reversed URL of `console:error-group` (once per list)."""
+    return f"{base}?{urlencode({'tool': tool_name, 'fingerprint': fingerprint})}"
 
 
 @console_view(VIEW_SESSIONS)
@@ -392,9 +392,10 @@ def error_groups(request: HtmxHttpRequest) -> HttpResponse:
             )
         except InvalidInput as exc:
             error = exc.message
+    group_page = reverse("console:error-group")
     for group in page.items:
         group["spark"] = sparkline(daily_counts(group, days))
-        group["url"] = _group_url(group["tool_name"], group["error_fingerprint"])
+        group["url"] = _group_url(group_page, group["tool_name"], group["error_fingerprint"])
     target = htmx_target(request)
     fragment = {"load-more": "rows", "results": "results"}.get(target)
     context = {
@@ -428,7 +429,7 @@ def error_group(request: HtmxHttpRequest) -> HttpResponse:
     if not tool:
         raise Http404("Name a tool: ?tool=<name>&fingerprint=<fingerprint>.")
     try:
-        page: Page[ToolCall] = keyset_page(
+        page: Page[dict[str, Any]] = keyset_page(
             tool_error_group_calls(tool_name=tool, fingerprint=fingerprint),
             ordering=("-created_at", "-id"),
             cursor=request.GET.get("cursor") or None,
@@ -437,12 +438,13 @@ def error_group(request: HtmxHttpRequest) -> HttpResponse:
     except InvalidInput as exc:
         raise Http404(exc.message) from None
     for call in page.items:
-        seq = call.message.seq if call.message else None
-        call.session_url = reverse("console:session-detail", args=[call.session_id])
-        call.transcript_url = call.session_url
+        seq = call["message_seq"]
+        call["session_url"] = call["transcript_url"] = reverse(
+            "console:session-detail", args=[call["session_id"]]
+        )
         if seq is not None:
             # Start the page a few messages early so the question that led to the call shows.
-            call.transcript_url += f"?after_seq={max(seq - 3, -1)}#m-{seq}"
+            call["transcript_url"] += f"?after_seq={max(seq - 3, -1)}#m-{seq}"
     more_url = load_more_url(request, page.next_cursor)
     context: dict[str, Any] = {"tool": tool, "fingerprint": fingerprint, "calls": page.items}
     context["more_url"] = more_url

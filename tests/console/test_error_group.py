@@ -41,7 +41,7 @@ def test_it_loads_more_calls_by_keyset(viewer_client: Client) -> None:
     assert "<html" not in more.content.decode()
     assert len(more.context["calls"]) == 20
     assert more.context["more_url"] is None
-    ids = [c.pk for c in first.context["calls"]] + [c.pk for c in more.context["calls"]]
+    ids = [c["id"] for c in first.context["calls"]] + [c["id"] for c in more.context["calls"]]
     assert len(set(ids)) == 70
 
 
