@@ -2,6 +2,7 @@
 
 import datetime as dt
 import importlib
+import threading
 from types import SimpleNamespace
 
 import pytest
@@ -222,3 +223,43 @@ def test_it_takes_a_window_from_the_first_moment_there_is(settings):
     _fail(SessionFactory(), "search", "Index 3 offline")
     since = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
     assert [g["count"] for g in tool_error_groups(since=since)] == [1]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_it_stays_exact_under_concurrent_writers():
+    """Appends, edits and deletes in several sessions at once, all in the same group days:
+    no deadlock, and the rollup is what a recount gives."""
+    agent = AgentFactory()
+    sessions = [SessionFactory(agent=agent) for _ in range(6)]
+    errors: list[str] = []
+    start = threading.Barrier(len(sessions))
+
+    def writer(n: int, session: Session) -> None:
+        try:
+            start.wait()
+            for i in range(6):
+                _fail(session, "search", f"Index {i} offline", days_ago=i % 3, call_id=f"{n}-{i}")
+                mine = ToolCall.objects.filter(session=session)
+                if i % 3 == 1:
+                    tool_call_update(
+                        tool_call_id=mine.get(call_id=f"{n}-{i}").pk, error_message="Quota 1 hit"
+                    )
+                if i % 3 == 2:
+                    tool_calls_delete(tool_calls=mine.filter(call_id=f"{n}-{i - 2}"))
+            if n % 2:
+                session_delete(session_id=session.pk)
+        except Exception as exc:  # reported below, with the thread's number
+            errors.append(f"writer {n}: {exc!r}")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=writer, args=(n, s)) for n, s in enumerate(sessions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert ErrorGroupDay.objects.exists()
+    _assert_exact()
