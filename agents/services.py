@@ -150,8 +150,9 @@ def agent_delete(*, agent: Agent) -> dict[str, int]:
     name = agent.name
     _total, per_model = agent.delete()
     _forget_agent(name)
-    # The daily activity rows go with the agent; they are bookkeeping, not the agent's data.
+    # The rollup rows go with the agent; they are bookkeeping, not the agent's data.
     per_model.pop("sessions_app.DailyActivity", None)
+    per_model.pop("sessions_app.ErrorGroupDay", None)
     counts = Counter({label.split(".")[-1].lower(): n for label, n in per_model.items()})
     return dict(counts)
 

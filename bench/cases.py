@@ -3,6 +3,7 @@ list and the raw-SQL floor for the same rows."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -11,12 +12,14 @@ from urllib.parse import urlencode
 import psycopg
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from bench.dataset import SEARCH_WORD, as_json
 from bench.measure import Figure, floor, measure, page
 from config.keyset import encode_cursor
 
 PAGE = 50  # rows a page everywhere: console, API, Logdeck's admin and the stock admin
+ERROR_DAYS = 30  # the error groups' default window and sparkline
 STOCK = "/bench-stock-admin/sessions_app"
 
 SESSION_COLUMNS = (
@@ -184,10 +187,17 @@ def cases(ctx: Context) -> list[Case]:
         f"SELECT {MESSAGE_COLUMNS} FROM sessions_app_message WHERE id IN (SELECT id FROM hits)"
     )
     errors_page = " WHERE is_error AND tool_name = %s AND error_fingerprint = %s"
+    # The page's rows: the first page of groups of the last 30 days (the default window) with
+    # their failures per day, summed from the rollup the page reads; grouping the tool calls
+    # themselves is no longer what the page has to do.
+    spark_from = timezone.localdate() - dt.timedelta(days=ERROR_DAYS - 1)
+    spark_days = [spark_from + dt.timedelta(days=i) for i in range(ERROR_DAYS)]
     groups = (
-        "SELECT tool_name, error_fingerprint, count(*), count(DISTINCT session_id), "
-        "min(created_at), max(created_at), max(error_message) FROM sessions_app_toolcall "
-        "WHERE is_error GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2"
+        "SELECT tool_name, error_fingerprint, sum(failures), sum(sessions), min(first_seen_at), "
+        'max(last_seen_at), max(sample_message COLLATE "C"), '
+        + ", ".join(["sum(failures) FILTER (WHERE day = %s)"] * ERROR_DAYS)
+        + " FROM sessions_app_errorgroupday WHERE day >= %s GROUP BY 1, 2 "
+        "ORDER BY 3 DESC, 1, 2 LIMIT %s"
     )
     return [
         # --- the console ---------------------------------------------------------------------
@@ -246,7 +256,7 @@ def cases(ctx: Context) -> list[Case]:
             "page1",
             page(console, _url("console:error-groups")),
             stock("toolcall", is_error__exact=1),
-            floor(conn, groups),
+            floor(conn, groups, [*spark_days, spark_from, PAGE + 1]),
         ),
         Case(
             "console.error_group",

@@ -22,7 +22,7 @@ import psycopg
 
 from sessions_app.fingerprints import error_fingerprint
 
-DATASET_VERSION = 4
+DATASET_VERSION = 5
 SEED = 20261122
 BIG_SESSION_MESSAGES = 5000
 AGENTS = 20
@@ -248,6 +248,22 @@ SELECT agent_id, day, sum(messages), sum(tool_calls), sum(tool_errors) FROM (
            count(*) FILTER (WHERE is_error)
     FROM sessions_app_toolcall GROUP BY 1, 2
 ) AS activity GROUP BY agent_id, day
+"""
+
+# The error groups' rollup, as the services would have kept it: each session counts on the day of
+# its latest failure in a group; the sample is the greatest message in code-point order.
+ERROR_GROUP_DAY_SQL = """
+INSERT INTO sessions_app_errorgroupday (agent_id, tool_name, error_fingerprint, day, failures,
+    sessions, first_seen_at, last_seen_at, sample_message)
+SELECT agent_id, tool_name, error_fingerprint, day, count(*), count(*) FILTER (WHERE latest),
+       min(created_at), max(created_at), max(error_message COLLATE "C")
+FROM (
+    SELECT agent_id, tool_name, error_fingerprint, (created_at AT TIME ZONE 'UTC')::date AS day,
+           created_at, error_message,
+           row_number() OVER (PARTITION BY session_id, tool_name, error_fingerprint
+                              ORDER BY created_at DESC) = 1 AS latest
+    FROM sessions_app_toolcall WHERE is_error
+) AS failures GROUP BY agent_id, tool_name, error_fingerprint, day
 """
 
 
@@ -572,6 +588,7 @@ def build(conn: psycopg.Connection, messages: int, *, log: Any = print) -> Datas
             cursor.execute(
                 "TRUNCATE agents_user, agents_agent, sessions_app_session, sessions_app_message, "
                 "sessions_app_toolcall, sessions_app_checkpoint, sessions_app_dailyactivity, "
+                "sessions_app_errorgroupday, "
                 "memories_memory, agents_apikey, "
                 "django_admin_log, django_session RESTART IDENTITY CASCADE"
             )
@@ -600,8 +617,10 @@ def build(conn: psycopg.Connection, messages: int, *, log: Any = print) -> Datas
             for _name, definition in indexes:
                 cursor.execute(definition)
             cursor.execute("DELETE FROM bench.dropped_index")
-            # The charts' daily activity, as the services would have kept it (days in UTC).
+            # The charts' daily activity and the error groups' rollup, as the services would
+            # have kept them (days in UTC).
             cursor.execute(DAILY_ACTIVITY_SQL)
+            cursor.execute(ERROR_GROUP_DAY_SQL)
             for table in LOGDECK_TABLES:
                 if table not in ("sessions_app_session", "memories_memory"):
                     cursor.execute(

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import json
 import uuid
 from typing import Annotated, Any, Literal
 
 from django.conf import settings
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
@@ -19,7 +16,6 @@ from agents.models import User
 from agents.selectors import agent_get, end_user_get
 from config.api_auth import WRITE_AUTH
 from config.api_schemas import (
-    INT32_MAX,
     NO_NUL,
     WRITE,
     DeletedOut,
@@ -36,8 +32,7 @@ from config.api_schemas import (
     responses,
     text,
 )
-from config.errors import InvalidInput, NotFound
-from config.keyset import encode_cursor
+from config.errors import NotFound
 from sessions_app.models import ContentType, Message, Role, Session, ToolCall, ToolCallState
 from sessions_app.selectors import (
     SessionFilters,
@@ -47,6 +42,7 @@ from sessions_app.selectors import (
     session_get,
     session_list,
     tool_call_list,
+    tool_error_group_page,
     tool_error_groups,
 )
 from sessions_app.services import (
@@ -642,33 +638,6 @@ def tool_call_list_op(request: HttpRequest, query: Query[ToolCallQuery]) -> dict
     return paged(calls, ordering=("-created_at", "-id"), query=query)
 
 
-GROUP_ORDERING = ("-count", "tool_name", "error_fingerprint")
-
-
-def _group_after(token: str) -> Q:
-    """Groups after the cursor in GROUP_ORDERING (on the aggregate, so a HAVING clause)."""
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        count, tool, fingerprint = payload["v"]
-        if payload["o"] != list(GROUP_ORDERING) or not (
-            isinstance(count, int) and isinstance(tool, str) and isinstance(fingerprint, str)
-        ):
-            raise ValueError
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeError):
-        raise InvalidInput(
-            "The cursor is not valid for this list: pass back the `next_cursor` you were given.",
-            field="cursor",
-        ) from None
-    if "\x00" in tool + fingerprint or not 0 <= count <= INT32_MAX:
-        raise InvalidInput("The cursor is not valid for this list.", field="cursor")
-    return (
-        Q(count__lt=count)
-        | Q(count=count, tool_name__gt=tool)
-        | Q(count=count, tool_name=tool, error_fingerprint__gt=fingerprint)
-    )
-
-
 @tool_calls_router.get(
     "/errors",
     response=responses({200: ErrorGroupPage}, 404),
@@ -681,13 +650,9 @@ def error_group_list_op(request: HttpRequest, query: Query[ErrorGroupQuery]) -> 
         since=query.since,
         until=query.until,
     )
-    if query.cursor:
-        groups = groups.filter(_group_after(query.cursor))
-    size = page_size(query.limit)
-    rows = list(groups[: size + 1])
-    next_cursor = encode_cursor(GROUP_ORDERING, rows[size - 1]) if len(rows) > size else None
-    items = [{**row, "fingerprint": row["error_fingerprint"]} for row in rows[:size]]
-    return {"items": items, "next_cursor": next_cursor}
+    page = tool_error_group_page(groups, cursor=query.cursor, size=page_size(query.limit))
+    items = [{**row, "fingerprint": row["error_fingerprint"]} for row in page.items]
+    return {"items": items, "next_cursor": page.next_cursor}
 
 
 @tool_calls_router.get(

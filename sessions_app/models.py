@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.db import models
-from django.db.models import Q
+from django.db import connection, models
+from django.db.models import F, Q
+from django.db.models.functions import Collate
 from django.utils import timezone
 
 from agents.models import Agent
@@ -217,9 +218,10 @@ class ToolCall(models.Model):
             ),
             # Tool calls of a transcript page, by message.
             models.Index(fields=["session", "message"], name="toolcall_session_msg_idx"),
-            # Error groups and `is_error` filters: only failures, a few % of the table.
+            # One error group's calls, newest first by keyset on (created_at, id), and the
+            # recount of a group's days: only failures, a few % of the table.
             models.Index(
-                fields=["tool_name", "error_fingerprint", "created_at"],
+                fields=["tool_name", "error_fingerprint", "created_at", "id"],
                 condition=Q(is_error=True),
                 name="toolcall_error_group_idx",
             ),
@@ -287,3 +289,51 @@ class DailyActivity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent_id} {self.day}: {self.messages} messages"
+
+
+def codepoint_order(field: str) -> Collate:
+    """`field` compared by code point (UTF-8 byte order), whatever the database's collation, so
+    the database and Python's `max()` pick the same greatest message."""
+    return Collate(F(field), "C" if connection.vendor == "postgresql" else "BINARY")
+
+
+class ErrorGroupDay(models.Model):
+    """Failed tool calls of one error group (tool, fingerprint) per agent per day, kept by the
+    services in the same transaction as the calls they count, so the error groups, their
+    sparklines and a group's numbers never scan the tool calls."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="+", db_index=False)
+    tool_name = models.CharField(max_length=200)
+    error_fingerprint = models.CharField(max_length=300)
+    day = models.DateField()
+    # Plain integers, as in DailyActivity: a delete subtracts.
+    failures = models.IntegerField(default=0)
+    # The sessions whose latest failure in this group falls on this day: a sum over the days from
+    # any day on counts each session hit since then exactly once.
+    sessions = models.IntegerField(default=0)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    # The greatest of the day's error messages in code-point order (a fixed pick, so that the
+    # greatest over days is the greatest over the calls): the group's sample message.
+    sample_message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-day", "agent", "tool_name", "error_fingerprint"]
+        constraints = [
+            # The upsert's key; also the index for one agent's groups.
+            models.UniqueConstraint(
+                fields=["agent", "tool_name", "error_fingerprint", "day"],
+                name="errorgroupday_key_uniq",
+            ),
+        ]
+        indexes = [
+            # The groups of all agents over a window of days (the error groups page, the API).
+            models.Index(fields=["day"], name="errorgroupday_day_idx"),
+            # One group's numbers and chart, across agents (a group's page).
+            models.Index(
+                fields=["tool_name", "error_fingerprint", "day"], name="errorgroupday_group_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tool_name} {self.day}: {self.failures} failures"

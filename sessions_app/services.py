@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, F, Model, Q
+from django.db.models import Count, F, Max, Min, Model, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -25,11 +26,13 @@ from sessions_app.models import (
     Checkpoint,
     ContentType,
     DailyActivity,
+    ErrorGroupDay,
     Message,
     Role,
     Session,
     ToolCall,
     ToolCallState,
+    codepoint_order,
 )
 
 FAILED_STATES = {ToolCallState.FAILED}
@@ -312,6 +315,8 @@ def message_append(*, session_id: uuid.UUID | str, messages: Sequence[MessageIn]
 
     # Per-batch bookkeeping, in the transaction that adds the rows it counts.
     daily_activity_add(activity_of_rows(messages=rows, tool_calls=calls_out))
+    error_groups_add(calls_out)
+
     if rows:
         errors = sum(1 for c in calls_out if c.is_error)
         last = max(r.created_at for r in rows)
@@ -449,6 +454,7 @@ def tool_call_finish(
             f"state must be one of {', '.join(ToolCallState.values)}.", field="state"
         )
     was_error = call.is_error
+    was, message_was = error_groups_of_rows([call]), call.error_message
     if error_message:
         call.is_error = True
         call.error_message = error_message
@@ -472,6 +478,7 @@ def tool_call_finish(
     if delta:
         Session.objects.filter(pk=session.pk).update(error_count=F("error_count") + delta)
         daily_activity_add({(call.agent_id, _activity_day(call.created_at)): [0, 0, delta]})
+    _error_groups_change(was, message_was, call)
     return call
 
 
@@ -533,6 +540,7 @@ def tool_call_add(
         updated_at=now,
     )
     daily_activity_add(activity_of_rows(tool_calls=[tool_call]))
+    error_groups_add([tool_call])
     return tool_call
 
 
@@ -559,6 +567,7 @@ def tool_call_update(*, tool_call_id: int, **fields: Any) -> ToolCall:
     ):
         raise Conflict("A tool call_id is used twice in this session.", field="call_id")
     was_error = call.is_error
+    was, message_was = error_groups_of_rows([call]), call.error_message
     for name, value in fields.items():
         setattr(call, name, value)
     # A failed state is an error; the fingerprint exists only on errors (a database constraint).
@@ -569,6 +578,7 @@ def tool_call_update(*, tool_call_id: int, **fields: Any) -> ToolCall:
     if delta:
         Session.objects.filter(pk=session.pk).update(error_count=F("error_count") + delta)
         daily_activity_add({(call.agent_id, _activity_day(call.created_at)): [0, 0, delta]})
+    _error_groups_change(was, message_was, call)
     return call
 
 
@@ -593,8 +603,10 @@ def tool_calls_delete(*, tool_calls: Any) -> int:
             updated_at=timezone.now(),
         )
     deltas = activity_of_queryset(tool_calls=ToolCall.objects.filter(pk__in=ids))
+    failures = error_groups_of_queryset(tool_calls=ToolCall.objects.filter(pk__in=ids))
     deleted, _ = ToolCall.objects.filter(pk__in=ids).delete()
     daily_activity_add(deltas, sign=-1)
+    error_groups_remove(failures)
     return deleted
 
 
@@ -611,8 +623,10 @@ def messages_delete(*, messages: Any) -> int:
         messages=Message.objects.filter(pk__in=ids),
         tool_calls=ToolCall.objects.filter(message_id__in=ids),
     )
+    failures = error_groups_of_queryset(tool_calls=ToolCall.objects.filter(message_id__in=ids))
     deleted = Message.objects.filter(pk__in=ids).delete()[1].get(Message._meta.label, 0)
     daily_activity_add(deltas, sign=-1)
+    error_groups_remove(failures)
     for session in sessions:
         remaining = list(Message.objects.filter(session=session).order_by("seq").only("pk", "seq"))
         position = {m.pk: i for i, m in enumerate(remaining)}
@@ -731,13 +745,367 @@ def daily_activity_rebuild() -> int:
 
 @transaction.atomic
 def sessions_delete(*, session_ids: Sequence[uuid.UUID | str]) -> dict[str, int]:
-    """Delete sessions with everything under them, taking them off the daily activity; returns
-    rows deleted per model label (`sessions_app.Message`: n, …)."""
-    ids = list(session_ids)
+    """Delete sessions with everything under them, taking them off the daily activity and the
+    error groups; returns rows deleted per model label (`sessions_app.Message`: n, …)."""
+    # Lock the sessions first, in a fixed order, so no append lands between counting and deleting.
+    ids = list(
+        Session.objects.select_for_update()
+        .filter(pk__in=list(session_ids))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
     deltas = activity_of_queryset(
         messages=Message.objects.filter(session_id__in=ids),
         tool_calls=ToolCall.objects.filter(session_id__in=ids),
     )
+    failures = error_groups_of_queryset(tool_calls=ToolCall.objects.filter(session_id__in=ids))
     _total, per_model = Session.objects.filter(pk__in=ids).delete()
     daily_activity_add(deltas, sign=-1)
+    error_groups_remove(failures, whole_sessions=True)
     return dict(per_model)
+
+
+# --- Error groups -----------------------------------------------------------------------------
+# The error groups read ErrorGroupDay, changed by every write above in the same transaction as
+# the calls it counts. A day row holds its failures, their first and last time and greatest
+# message, and the sessions whose latest failure in the group falls on that day, so that a sum
+# from any day on counts each session hit since then once. Adds upsert; removals recount the days
+# they touched and move each session hit to its latest remaining failure.
+
+GroupDayKey = tuple[int, str, str, dt.date]  # (agent, tool name, fingerprint, day)
+SessionGroup = tuple[uuid.UUID, str, str]  # (session, tool name, fingerprint)
+_GROUP_DAY_KEY = "agent_id = %s AND tool_name = %s AND error_fingerprint = %s AND day = %s"
+
+
+@dataclass
+class _GroupDay:
+    failures: int
+    first_seen_at: dt.datetime
+    last_seen_at: dt.datetime
+    sample_message: str
+
+    def count(self, call: ToolCall) -> None:
+        self.failures += 1
+        self.first_seen_at = min(self.first_seen_at, call.created_at)
+        self.last_seen_at = max(self.last_seen_at, call.created_at)
+        self.sample_message = max(self.sample_message, call.error_message)
+
+
+@dataclass(frozen=True)
+class RemovedFailures:
+    """Failed calls of one session in one group on one day, about to go (or to change)."""
+
+    agent_id: int
+    session_id: uuid.UUID
+    tool_name: str
+    error_fingerprint: str
+    day: dt.date
+    latest: dt.datetime
+
+
+def _group_day_key(call: ToolCall) -> GroupDayKey:
+    return (call.agent_id, call.tool_name, call.error_fingerprint, _activity_day(call.created_at))
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def _latest_failures(
+    groups: set[SessionGroup], *, exclude: Sequence[int] = ()
+) -> dict[SessionGroup, dt.datetime]:
+    """The latest stored failure of each (session, tool, fingerprint), leaving out `exclude`."""
+    if not groups:
+        return {}
+    rows = (
+        ToolCall.objects.filter(
+            is_error=True,
+            session_id__in={session for session, _, _ in groups},
+            tool_name__in={tool for _, tool, _ in groups},
+        )
+        .exclude(pk__in=exclude)
+        .order_by()
+        .values_list("session_id", "tool_name", "error_fingerprint")
+        .annotate(latest=Max("created_at"))
+    )
+    return {(s, t, f): latest for s, t, f, latest in rows if (s, t, f) in groups}
+
+
+def _group_day_params(key: GroupDayKey) -> list[Any]:
+    agent_id, tool_name, fingerprint, day = key
+    return [agent_id, tool_name, fingerprint, connection.ops.adapt_datefield_value(day)]
+
+
+def _moment(value: dt.datetime) -> Any:
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _execute_runs(statements: list[tuple[str, list[Any]]]) -> None:
+    """Run statements in their order, each run of the same statement as one executemany."""
+    with connection.cursor() as cursor:
+        start = 0
+        for end in range(1, len(statements) + 1):
+            if end == len(statements) or statements[end][0] != statements[start][0]:
+                cursor.executemany(statements[start][0], [p for _, p in statements[start:end]])
+                start = end
+
+
+def error_groups_add(tool_calls: Sequence[ToolCall]) -> None:
+    """Count stored calls that failed into their groups' days (others in `tool_calls` are left
+    out): one upsert per (agent, group, day), in key order so that concurrent writers lock the
+    same rows in the same order."""
+    failed = [call for call in tool_calls if call.is_error]
+    if not failed:
+        return
+    added: dict[GroupDayKey, _GroupDay] = {}
+    newest: dict[SessionGroup, ToolCall] = {}
+    for call in failed:
+        key = _group_day_key(call)
+        if key in added:
+            added[key].count(call)
+        else:
+            added[key] = _GroupDay(1, call.created_at, call.created_at, call.error_message)
+        group = (call.session_id, call.tool_name, call.error_fingerprint)
+        if group not in newest or newest[group].created_at < call.created_at:
+            newest[group] = call
+    earlier = _latest_failures(set(newest), exclude=[call.pk for call in failed])
+    sessions: Counter[GroupDayKey] = Counter()
+    for group, call in newest.items():
+        day = _activity_day(call.created_at)
+        before = earlier.get(group)
+        if before is None or _activity_day(before) < day:
+            sessions[_group_day_key(call)] += 1
+            if before is not None:
+                earlier_day = _activity_day(before)
+                sessions[(call.agent_id, call.tool_name, call.error_fingerprint, earlier_day)] -= 1
+
+    table = connection.ops.quote_name(ErrorGroupDay._meta.db_table)
+    if connection.vendor == "postgresql":
+        least, greatest, codepoint = "LEAST", "GREATEST", ' COLLATE "C"'
+    else:
+        least, greatest, codepoint = "min", "max", ""
+    upsert = (
+        f"INSERT INTO {table} (agent_id, tool_name, error_fingerprint, day, failures, sessions, "
+        "first_seen_at, last_seen_at, sample_message) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (agent_id, tool_name, error_fingerprint, day) DO UPDATE SET "
+        f"failures = {table}.failures + excluded.failures, "
+        f"sessions = {table}.sessions + excluded.sessions, "
+        f"first_seen_at = {least}({table}.first_seen_at, excluded.first_seen_at), "
+        f"last_seen_at = {greatest}({table}.last_seen_at, excluded.last_seen_at), "
+        f"sample_message = {greatest}({table}.sample_message{codepoint}, "
+        f"excluded.sample_message{codepoint})"
+    )
+    # A session's hit moving to a later day leaves an earlier day that has its row already.
+    shift = f"UPDATE {table} SET sessions = sessions + %s WHERE {_GROUP_DAY_KEY}"
+    statements: list[tuple[str, list[Any]]] = []
+    for key in sorted(added.keys() | {k for k, n in sessions.items() if n}):
+        day = added.get(key)
+        if day is None:
+            statements.append((shift, [sessions[key], *_group_day_params(key)]))
+            continue
+        statements.append(
+            (
+                upsert,
+                [
+                    *_group_day_params(key),
+                    day.failures,
+                    sessions[key],
+                    _moment(day.first_seen_at),
+                    _moment(day.last_seen_at),
+                    day.sample_message,
+                ],
+            )
+        )
+    _execute_runs(statements)
+
+
+def error_groups_of_rows(tool_calls: Sequence[ToolCall]) -> list[RemovedFailures]:
+    """What calls in memory count for in the error groups (used before they change)."""
+    return [
+        RemovedFailures(
+            call.agent_id,
+            call.session_id,
+            call.tool_name,
+            call.error_fingerprint,
+            _activity_day(call.created_at),
+            call.created_at,
+        )
+        for call in tool_calls
+        if call.is_error
+    ]
+
+
+def error_groups_of_queryset(*, tool_calls: Any) -> list[RemovedFailures]:
+    """What stored calls count for in the error groups, grouped in the database (used before
+    deleting them)."""
+    rows = (
+        tool_calls.filter(is_error=True)
+        .order_by()
+        .annotate(day=TruncDate("created_at"))
+        .values_list("agent_id", "session_id", "tool_name", "error_fingerprint", "day")
+        .annotate(latest=Max("created_at"))
+    )
+    return [RemovedFailures(*row) for row in rows]
+
+
+def _lock_group_days(keys: Sequence[GroupDayKey]) -> None:
+    """Lock the day rows of `keys` in key order (code-point order, as Python sorts the keys the
+    adds upsert by), before recounting them from calls other writers may be adding."""
+    if not connection.features.has_select_for_update:
+        return  # SQLite: one writer at a time
+    table = connection.ops.quote_name(ErrorGroupDay._meta.db_table)
+    with connection.cursor() as cursor:
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start : start + 1000]
+            rows = ", ".join(["(%s, %s, %s, %s::date)"] * len(chunk))
+            cursor.execute(
+                f"SELECT id FROM {table} WHERE (agent_id, tool_name, error_fingerprint, day) "
+                f'IN (VALUES {rows}) ORDER BY agent_id, tool_name COLLATE "C", '
+                'error_fingerprint COLLATE "C", day FOR UPDATE',
+                [p for key in chunk for p in _group_day_params(key)],
+            )
+
+
+def _count_group_days(keys: set[GroupDayKey]) -> dict[GroupDayKey, _GroupDay]:
+    """The stored failures of each (agent, group, day) in `keys`, counted afresh."""
+    days = {day for _, _, _, day in keys}
+    rows = (
+        ToolCall.objects.filter(
+            is_error=True,
+            agent_id__in={agent for agent, _, _, _ in keys},
+            tool_name__in={tool for _, tool, _, _ in keys},
+            error_fingerprint__in={fp for _, _, fp, _ in keys},
+            created_at__gte=_day_start(min(days)),
+            created_at__lt=_day_start(max(days) + dt.timedelta(days=1)),
+        )
+        .order_by()
+        .annotate(day=TruncDate("created_at"))
+        .values_list("agent_id", "tool_name", "error_fingerprint", "day")
+        .annotate(
+            failures=Count("pk"),
+            first=Min("created_at"),
+            last=Max("created_at"),
+            sample=Max(codepoint_order("error_message")),
+        )
+    )
+    return {
+        (a, t, f, d): _GroupDay(n, first, last, sample)
+        for a, t, f, d, n, first, last, sample in rows
+        if (a, t, f, d) in keys
+    }
+
+
+def error_groups_remove(
+    removed: Sequence[RemovedFailures], *, whole_sessions: bool = False
+) -> None:
+    """After failed calls were deleted or changed: recount the days they were counted in, and
+    move each session hit to the day of the session's latest remaining failure in the group
+    (`whole_sessions`: the sessions went with all their calls, so none remains to look for)."""
+    if not removed:
+        return
+    touched = {(r.agent_id, r.tool_name, r.error_fingerprint, r.day) for r in removed}
+    gone: dict[SessionGroup, RemovedFailures] = {}
+    for r in removed:
+        group = (r.session_id, r.tool_name, r.error_fingerprint)
+        if group not in gone or gone[group].latest < r.latest:
+            gone[group] = r
+    left = {} if whole_sessions else _latest_failures(set(gone))
+    sessions: Counter[GroupDayKey] = Counter()
+    for group, r in gone.items():
+        remaining = left.get(group)
+        before = _activity_day(max(r.latest, remaining) if remaining else r.latest)
+        after = _activity_day(remaining) if remaining else None
+        if before != after:
+            sessions[(r.agent_id, r.tool_name, r.error_fingerprint, before)] -= 1
+            if after is not None:
+                sessions[(r.agent_id, r.tool_name, r.error_fingerprint, after)] += 1
+
+    keys = sorted(touched | {k for k, n in sessions.items() if n})
+    _lock_group_days(keys)
+    counts = _count_group_days(touched)
+    table = connection.ops.quote_name(ErrorGroupDay._meta.db_table)
+    recount = (
+        f"UPDATE {table} SET failures = %s, sessions = sessions + %s, first_seen_at = %s, "
+        f"last_seen_at = %s, sample_message = %s WHERE {_GROUP_DAY_KEY}"
+    )
+    shift = f"UPDATE {table} SET sessions = sessions + %s WHERE {_GROUP_DAY_KEY}"
+    empty = f"DELETE FROM {table} WHERE {_GROUP_DAY_KEY}"
+    statements: list[tuple[str, list[Any]]] = []
+    for key in keys:
+        params = _group_day_params(key)
+        if key not in touched:
+            statements.append((shift, [sessions[key], *params]))
+        elif key not in counts:
+            statements.append((empty, params))
+        else:
+            day = counts[key]
+            statements.append(
+                (
+                    recount,
+                    [
+                        day.failures,
+                        sessions[key],
+                        _moment(day.first_seen_at),
+                        _moment(day.last_seen_at),
+                        day.sample_message,
+                        *params,
+                    ],
+                )
+            )
+    # The rows are locked already: grouping the statements by kind cannot deadlock.
+    statements.sort(key=lambda statement: statement[0])
+    _execute_runs(statements)
+
+
+def _error_groups_change(was: list[RemovedFailures], message_was: str, call: ToolCall) -> None:
+    """After an edit of a call: recount the group day it was counted in (if it had failed), and
+    count it into its group if it fails now in another group than before, or only now."""
+    group_was = (was[0].tool_name, was[0].error_fingerprint) if was else None
+    group = (call.tool_name, call.error_fingerprint) if call.is_error else None
+    if group == group_was and (group is None or call.error_message == message_was):
+        return
+    error_groups_remove(was)  # the recount counts the call again if it stayed in its group
+    if group is not None and group != group_was:
+        error_groups_add([call])
+
+
+@transaction.atomic
+def error_groups_rebuild() -> int:
+    """Recount the whole error-group rollup from the tool calls (after a bulk load that went
+    around the services); returns how many (agent, group, day) rows there are."""
+    ErrorGroupDay.objects.all().delete()
+    failed = ToolCall.objects.filter(is_error=True).order_by()
+    sessions: Counter[GroupDayKey] = Counter(
+        (agent_id, tool, fp, _activity_day(latest))
+        for _session, agent_id, tool, fp, latest in failed.values_list(
+            "session_id", "agent_id", "tool_name", "error_fingerprint"
+        ).annotate(latest=Max("created_at"))
+    )
+    rows = (
+        failed.annotate(day=TruncDate("created_at"))
+        .values_list("agent_id", "tool_name", "error_fingerprint", "day")
+        .annotate(
+            failures=Count("pk"),
+            first=Min("created_at"),
+            last=Max("created_at"),
+            sample=Max(codepoint_order("error_message")),
+        )
+    )
+    ErrorGroupDay.objects.bulk_create(
+        (
+            ErrorGroupDay(
+                agent_id=agent_id,
+                tool_name=tool,
+                error_fingerprint=fp,
+                day=day,
+                failures=n,
+                sessions=sessions[(agent_id, tool, fp, day)],
+                first_seen_at=first,
+                last_seen_at=last,
+                sample_message=sample,
+            )
+            for agent_id, tool, fp, day, n, first, last, sample in rows.iterator()
+        ),
+        batch_size=1000,
+    )
+    return ErrorGroupDay.objects.count()

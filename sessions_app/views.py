@@ -41,14 +41,15 @@ from sessions_app.selectors import (
     SessionFilters,
     activity_stats,
     count_capped,
+    daily_counts,
     session_checkpoints,
     session_export_chunks,
     session_get,
     session_list,
     session_transcript,
     tool_call_get,
-    tool_error_daily,
     tool_error_group_calls,
+    tool_error_group_page,
     tool_error_group_summary,
     tool_error_groups,
     tool_failure_leaders,
@@ -59,13 +60,9 @@ SESSION_PAGE = 50
 COUNT_CAP = 1000
 TRANSCRIPT_PAGE = 100
 CALL_PAGE = 50
-ERROR_GROUP_LIMIT = 100
+ERROR_GROUP_PAGE = 50
 AGENT_CHOICES_LIMIT = 500  # agents are few; the filter lists this many by name
 ERROR_WINDOWS = {"7d": 7, "30d": 30, "90d": 90}
-
-
-def _day_series(start: dt.date, days: int, counts: dict[dt.date, int]) -> list[int]:
-    return [counts.get(start + dt.timedelta(days=i), 0) for i in range(days)]
 
 
 def _window_start(days: int) -> dt.datetime:
@@ -366,16 +363,17 @@ def session_export(request: HtmxHttpRequest, session_id: Any, fmt: str) -> HttpR
 # --- Tool-call error groups ---------------------------------------------------------------------
 
 
-def _group_url(tool_name: str, fingerprint: str) -> str:
-    query = urlencode({"tool": tool_name, "fingerprint": fingerprint})
-    return f"{reverse('console:error-group')}?{query}"
+def _group_url(base: str, tool_name: str, fingerprint: str) -> str:
+    """A group's page: `base` is the reversed URL of `console:error-group` (once per list)."""
+    return f"{base}?{urlencode({'tool': tool_name, 'fingerprint': fingerprint})}"
 
 
 @console_view(VIEW_SESSIONS)
 def error_groups(request: HtmxHttpRequest) -> HttpResponse:
-    """Failures grouped by tool and fingerprint, biggest first, each with a daily sparkline."""
+    """Failures grouped by tool and fingerprint, biggest first, each with a daily sparkline,
+    50 groups at a time by keyset: one query over the error-group rollup."""
     error = None
-    groups: list[dict[str, Any]] = []
+    page: Page[dict[str, Any]] = Page(items=[], next_cursor=None)
     since_key = "30d"
     try:
         agent = query_int(request, "agent")
@@ -386,37 +384,40 @@ def error_groups(request: HtmxHttpRequest) -> HttpResponse:
     days = ERROR_WINDOWS.get(since_key, 30)
     start = _window_start(days)
     if error is None:
-        since = start if since_key != "all" else None
-        groups = list(
-            tool_error_groups(agent=agent, tool_name=tool, since=since)[: ERROR_GROUP_LIMIT + 1]
+        groups = tool_error_groups(
+            agent=agent,
+            tool_name=tool,
+            since=start if since_key != "all" else None,
+            daily_from=start.date(),
+            days=days,
         )
-    truncated = len(groups) > ERROR_GROUP_LIMIT
-    groups = groups[:ERROR_GROUP_LIMIT]
-    if groups:
-        daily = tool_error_daily(
-            since=start, agent=agent, tool_names=sorted({g["tool_name"] for g in groups})
-        )
-        for group in groups:
-            counts = daily.get((group["tool_name"], group["error_fingerprint"]), {})
-            group["spark"] = sparkline(_day_series(start.date(), days, counts))
-            group["url"] = _group_url(group["tool_name"], group["error_fingerprint"])
+        try:
+            page = tool_error_group_page(
+                groups, cursor=request.GET.get("cursor") or None, size=ERROR_GROUP_PAGE
+            )
+        except InvalidInput as exc:
+            error = exc.message
+    group_page = reverse("console:error-group")
+    for group in page.items:
+        group["spark"] = sparkline(daily_counts(group, days))
+        group["url"] = _group_url(group_page, group["tool_name"], group["error_fingerprint"])
     target = htmx_target(request)
+    fragment = {"load-more": "rows", "results": "results"}.get(target)
     context = {
-        "groups": groups,
-        "truncated": truncated,
-        "limit": ERROR_GROUP_LIMIT,
+        "groups": page.items,
+        "more_url": load_more_url(request, page.next_cursor),
         "error": error,
         "since": since_key,
         "days": days,
         "windows": [("7d", "7 days"), ("30d", "30 days"), ("90d", "90 days"), ("all", "All time")],
-        "agents": [] if target == "results" else _agent_choices(),
+        "agents": [] if fragment else _agent_choices(),
         "q": request.GET,
     }
     response = render_page(
         request,
         "sessions_app/error_groups.html",
         context,
-        fragment="results" if target == "results" else None,
+        fragment=fragment,
         status=400 if error else 200,
     )
     if htmx_target(request) == "results":
@@ -433,7 +434,7 @@ def error_group(request: HtmxHttpRequest) -> HttpResponse:
     if not tool:
         raise Http404("Name a tool: ?tool=<name>&fingerprint=<fingerprint>.")
     try:
-        page: Page[ToolCall] = keyset_page(
+        page: Page[dict[str, Any]] = keyset_page(
             tool_error_group_calls(tool_name=tool, fingerprint=fingerprint),
             ordering=("-created_at", "-id"),
             cursor=request.GET.get("cursor") or None,
@@ -442,31 +443,29 @@ def error_group(request: HtmxHttpRequest) -> HttpResponse:
     except InvalidInput as exc:
         raise Http404(exc.message) from None
     for call in page.items:
-        seq = call.message.seq if call.message else None
-        url = reverse("console:session-detail", args=[call.session_id])
+        seq = call["message_seq"]
+        call["session_url"] = call["transcript_url"] = reverse(
+            "console:session-detail", args=[call["session_id"]]
+        )
         if seq is not None:
             # Start the page a few messages early so the question that led to the call shows.
-            url += f"?after_seq={max(seq - 3, -1)}#m-{seq}"
-        call.transcript_url = url
+            call["transcript_url"] += f"?after_seq={max(seq - 3, -1)}#m-{seq}"
     more_url = load_more_url(request, page.next_cursor)
     context: dict[str, Any] = {"tool": tool, "fingerprint": fingerprint, "calls": page.items}
     context["more_url"] = more_url
     if htmx_target(request) == "load-more":
         return render_page(request, "sessions_app/error_group.html", context, fragment="rows")
-    summary = tool_error_group_summary(tool_name=tool, fingerprint=fingerprint)
+    start = _window_start(30).date()
+    summary = tool_error_group_summary(
+        tool_name=tool, fingerprint=fingerprint, daily_from=start, days=30
+    )
     if summary is None and not page.items:
         raise Http404("No failures in this group.")
-    start = _window_start(30)
-    daily = tool_error_daily(since=start, tool_names=[tool], fingerprint=fingerprint)
-    counts = daily.get((tool, fingerprint), {})
+    counts = daily_counts(summary, 30) if summary else [0] * 30
     context |= {
         "summary": summary,
         "chart": bar_chart(
-            [
-                (start.date() + dt.timedelta(days=i), n)
-                for i, n in enumerate(_day_series(start.date(), 30, counts))
-            ],
-            what="failures",
+            [(start + dt.timedelta(days=i), n) for i, n in enumerate(counts)], what="failures"
         ),
     }
     return render_page(request, "sessions_app/error_group.html", context)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+from django.utils import timezone
 
 from sessions_app.models import Session, ToolCall
 from sessions_app.services import MessageIn, ToolCallIn, message_append
@@ -99,6 +102,39 @@ def test_it_groups_errors_by_tool_and_fingerprint(api: ApiClient, session: Sessi
     scoped = api.get("/tool-calls/errors", {"agent": "support-bot"}).json()["items"]
     assert scoped[0]["count"] == 2
     assert api.get("/tool-calls/errors", {"tool_name": "refund"}).json()["items"] == []
+
+
+def test_it_groups_errors_in_any_window(api: ApiClient, django_assert_num_queries):
+    session = SessionFactory(created_at=timezone.now() - dt.timedelta(days=2))
+    for days_ago, hours_ago in ((2, 0), (0, 3), (0, 1)):
+        at = timezone.now() - dt.timedelta(days=days_ago, hours=hours_ago)
+        message_append(
+            session_id=session.pk,
+            messages=[
+                MessageIn(
+                    role="assistant",
+                    created_at=at,
+                    tool_calls=[
+                        ToolCallIn(tool_name="search", state="failed", error_message="Down")
+                    ],
+                )
+            ],
+        )
+    midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    cases = {
+        # From a midnight on: summed from the day rows.
+        midnight.isoformat(): (2, 1),
+        (midnight - dt.timedelta(days=2)).isoformat(): (3, 1),
+        # Any other moment cuts a day: the failing calls themselves are grouped.
+        (timezone.now() - dt.timedelta(hours=2)).isoformat(): (1, 1),
+    }
+    for since, (count, sessions) in cases.items():
+        with django_assert_num_queries(2):  # 1: the key, 2: one page of groups
+            [group] = api.get("/tool-calls/errors", {"since": since}).json()["items"]
+        assert (group["count"], group["sessions"]) == (count, sessions), since
+    until = (timezone.now() - dt.timedelta(hours=2)).isoformat()
+    [group] = api.get("/tool-calls/errors", {"until": until}).json()["items"]
+    assert group["count"] == 2
 
 
 def test_it_pages_error_groups(api: ApiClient, django_assert_num_queries):

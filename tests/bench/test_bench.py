@@ -19,10 +19,22 @@ from bench import cases, dataset, throughput
 from bench.measure import Figure, percentile
 from bench.report import compare, row, table
 from sessions_app.fingerprints import error_fingerprint
-from sessions_app.models import Message, Session, ToolCall
+from sessions_app.models import ErrorGroupDay, Message, Session, ToolCall
+from sessions_app.services import error_groups_rebuild
 from tests.factories import AgentFactory
 
 MESSAGES = 600
+GROUP_DAY = (
+    "agent_id",
+    "tool_name",
+    "error_fingerprint",
+    "day",
+    "failures",
+    "sessions",
+    "first_seen_at",
+    "last_seen_at",
+    "sample_message",
+)
 
 
 @pytest.fixture
@@ -114,6 +126,10 @@ def test_it_builds_a_dataset_the_services_could_have_written(built: dataset.Data
         assert session.error_count == calls.filter(is_error=True).count()
     for call in ToolCall.objects.filter(is_error=True):
         assert call.error_fingerprint == error_fingerprint(call.error_message)
+    # The error groups' rollup is what the services' recount gives.
+    rollup = list(ErrorGroupDay.objects.order_by("pk").values_list(*GROUP_DAY))
+    assert rollup and error_groups_rebuild() == len(rollup)
+    assert set(rollup) == set(ErrorGroupDay.objects.values_list(*GROUP_DAY))
     assert dataset.existing(connection.connection, MESSAGES) is not None
     assert dataset.existing(connection.connection, MESSAGES * 2) is None
 

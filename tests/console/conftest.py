@@ -15,6 +15,7 @@ from sessions_app.services import (
     ToolCallIn,
     activity_of_rows,
     daily_activity_add,
+    error_groups_add,
     message_append,
 )
 from tests.factories import AgentFactory, SessionFactory, UserFactory
@@ -92,6 +93,7 @@ def bulk_activity(n: int, *, agent: Agent | None = None, groups: int = 151) -> l
         )
     ToolCall.objects.bulk_create(calls)
     daily_activity_add(activity_of_rows(messages=messages, tool_calls=calls))
+    error_groups_add(calls)
     return sessions
 
 
@@ -116,7 +118,7 @@ def bulk_group(n: int, *, tool: str = "lookup_order") -> tuple[str, str]:
     )
     error = "Order 1234 not found"
     fingerprint = error_fingerprint(error)
-    ToolCall.objects.bulk_create(
+    calls = ToolCall.objects.bulk_create(
         ToolCall(
             session=s,
             agent=agent,
@@ -130,6 +132,8 @@ def bulk_group(n: int, *, tool: str = "lookup_order") -> tuple[str, str]:
         )
         for s, m in zip(sessions, messages, strict=True)
     )
+    daily_activity_add(activity_of_rows(messages=messages, tool_calls=calls))
+    error_groups_add(calls)
     return tool, fingerprint
 
 

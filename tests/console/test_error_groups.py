@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 
 import pytest
 from django.test import Client
@@ -95,10 +96,35 @@ def test_it_runs_a_fixed_number_of_queries(
     viewer_client: Client, django_assert_num_queries, rows: int
 ) -> None:
     bulk_activity(rows)  # half fail, across up to 151 groups
-    # 1 auth session, 2 user, 3-4 the viewer's permissions, 5 the groups (top 100),
-    # 6 their failures per day for the sparklines, 7 the agents for the filter.
-    with django_assert_num_queries(7):
+    # 1 auth session, 2 user, 3-4 the viewer's permissions, 5 a page of groups with their
+    # failures per day for the sparklines, from the rollup, 6 the agents for the filter.
+    with django_assert_num_queries(6):
         response = viewer_client.get(URL)
-    assert len(response.context["groups"]) == min(rows // 2, 100)
-    assert response.context["truncated"] == (rows == 1000)
+    assert len(response.context["groups"]) == min(rows // 2, 50)
+    assert bool(response.context["more_url"]) == (rows == 1000)
     assert ToolCall.objects.filter(is_error=True).count() == rows // 2
+
+
+def test_it_loads_more_groups_by_keyset(viewer_client: Client, django_assert_num_queries) -> None:
+    bulk_activity(260, groups=121)  # 130 failures in 121 groups, of one or two failures
+    failures = Counter(ToolCall.objects.filter(is_error=True).values_list("tool_name", flat=True))
+    first = viewer_client.get(URL)
+    assert len(first.context["groups"]) == 50 and first.context["more_url"]
+    seen = [(g["tool_name"], g["count"]) for g in first.context["groups"]]
+    more_url = first.context["more_url"]
+    while more_url:
+        # 1 auth session, 2 user, 3-4 the viewer's permissions, 5 the next page of groups.
+        with django_assert_num_queries(5):
+            more = viewer_client.get(URL + more_url, headers=htmx("load-more"))
+        html = more.content.decode()
+        assert "<html" not in html and "<form" not in html and 'class="spark"' in html
+        seen += [(g["tool_name"], g["count"]) for g in more.context["groups"]]
+        more_url = more.context["more_url"]
+    assert seen == sorted(failures.items(), key=lambda group: (-group[1], group[0]))
+    assert len(seen) == 121
+
+
+def test_it_refuses_a_forged_cursor(viewer_client: Client) -> None:
+    fail(SessionFactory(), "search", "Index 3 offline")
+    response = viewer_client.get(f"{URL}?cursor=forged")
+    assert response.status_code == 400 and response.context["groups"] == []

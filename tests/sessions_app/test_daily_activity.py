@@ -4,12 +4,13 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from sessions_app.models import DailyActivity, Message, ToolCall
+from sessions_app.models import DailyActivity, ErrorGroupDay, Message, ToolCall
 from sessions_app.selectors import activity_stats
 from sessions_app.services import (
     MessageIn,
     ToolCallIn,
     daily_activity_rebuild,
+    error_groups_rebuild,
     message_append,
     messages_delete,
     session_delete,
@@ -32,10 +33,30 @@ def _table() -> set[tuple]:
     )
 
 
+def _error_groups() -> set[tuple]:
+    return set(
+        ErrorGroupDay.objects.values_list(
+            "agent_id",
+            "tool_name",
+            "error_fingerprint",
+            "day",
+            "failures",
+            "sessions",
+            "first_seen_at",
+            "last_seen_at",
+            "sample_message",
+        )
+    )
+
+
 def _assert_matches_a_recount() -> None:
-    kept = _table()
+    """The daily activity and the error-group rollup, as the services kept them, are what a
+    recount from the messages and tool calls gives."""
+    kept, groups = _table(), _error_groups()
     daily_activity_rebuild()
+    error_groups_rebuild()
     assert kept == _table()
+    assert groups == _error_groups()
 
 
 def test_it_counts_every_write_and_delete_exactly():
@@ -84,6 +105,7 @@ def test_it_takes_pruned_sessions_off_the_charts():
     call_command("prune", "--older-than", "90d", verbosity=0)
     assert not Message.objects.exists()
     assert _table() == set()
+    assert _error_groups() == set()
 
 
 def test_it_serves_the_overview_series_from_the_rollup(django_assert_num_queries):
@@ -101,3 +123,6 @@ def test_it_counts_the_demo_data_exactly():
     call_command("seed_demo", "--sessions", "20", "--seed", "3", verbosity=0)
     _assert_matches_a_recount()
     assert sum(DailyActivity.objects.values_list("messages", flat=True)) == Message.objects.count()
+    assert sum(ErrorGroupDay.objects.values_list("failures", flat=True)) == (
+        ToolCall.objects.filter(is_error=True).count()
+    )

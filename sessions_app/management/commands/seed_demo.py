@@ -35,7 +35,7 @@ from sessions_app.models import (
     ToolCall,
     ToolCallState,
 )
-from sessions_app.services import activity_of_rows, daily_activity_add
+from sessions_app.services import activity_of_rows, daily_activity_add, error_groups_add
 
 DAYS = 30  # the overview charts show 30 days
 FAILURE_RATE = 0.05
@@ -856,6 +856,7 @@ class Command(BaseCommand):
             checkpoints = [c for r in chunk for c in r.checkpoints]
             Checkpoint.objects.bulk_create(checkpoints, batch_size=BATCH_ROWS)
             daily_activity_add(activity_of_rows(messages=messages, tool_calls=calls))
+            error_groups_add(calls)
         totals.sessions += len(chunk)
         totals.active += sum(1 for r in chunk if r.session.finished_at is None)
         totals.messages += len(messages)
