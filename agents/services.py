@@ -153,6 +153,7 @@ def agent_delete(*, agent: Agent) -> dict[str, int]:
     # The rollup rows go with the agent; they are bookkeeping, not the agent's data.
     per_model.pop("sessions_app.DailyActivity", None)
     per_model.pop("sessions_app.ErrorGroupDay", None)
+    per_model.pop("sessions_app.ToolStateCount", None)
     counts = Counter({label.split(".")[-1].lower(): n for label, n in per_model.items()})
     return dict(counts)
 

@@ -22,7 +22,7 @@ import psycopg
 
 from sessions_app.fingerprints import error_fingerprint
 
-DATASET_VERSION = 5
+DATASET_VERSION = 6
 SEED = 20261122
 BIG_SESSION_MESSAGES = 5000
 AGENTS = 20
@@ -264,6 +264,12 @@ FROM (
                               ORDER BY created_at DESC) = 1 AS latest
     FROM sessions_app_toolcall WHERE is_error
 ) AS failures GROUP BY agent_id, tool_name, error_fingerprint, day
+"""
+
+# The stats' tool calls by state, as the services would have kept them.
+TOOL_STATE_COUNT_SQL = """
+INSERT INTO sessions_app_toolstatecount (agent_id, state, calls)
+SELECT agent_id, state, count(*) FROM sessions_app_toolcall GROUP BY agent_id, state
 """
 
 
@@ -588,7 +594,7 @@ def build(conn: psycopg.Connection, messages: int, *, log: Any = print) -> Datas
             cursor.execute(
                 "TRUNCATE agents_user, agents_agent, sessions_app_session, sessions_app_message, "
                 "sessions_app_toolcall, sessions_app_checkpoint, sessions_app_dailyactivity, "
-                "sessions_app_errorgroupday, "
+                "sessions_app_errorgroupday, sessions_app_toolstatecount, "
                 "memories_memory, agents_apikey, "
                 "django_admin_log, django_session RESTART IDENTITY CASCADE"
             )
@@ -617,10 +623,11 @@ def build(conn: psycopg.Connection, messages: int, *, log: Any = print) -> Datas
             for _name, definition in indexes:
                 cursor.execute(definition)
             cursor.execute("DELETE FROM bench.dropped_index")
-            # The charts' daily activity and the error groups' rollup, as the services would
-            # have kept them (days in UTC).
+            # The charts' daily activity, the error groups' and the tool states' rollups, as the
+            # services would have kept them (days in UTC).
             cursor.execute(DAILY_ACTIVITY_SQL)
             cursor.execute(ERROR_GROUP_DAY_SQL)
+            cursor.execute(TOOL_STATE_COUNT_SQL)
             for table in LOGDECK_TABLES:
                 if table not in ("sessions_app_session", "memories_memory"):
                     cursor.execute(

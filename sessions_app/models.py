@@ -291,6 +291,26 @@ class DailyActivity(models.Model):
         return f"{self.agent_id} {self.day}: {self.messages} messages"
 
 
+class ToolStateCount(models.Model):
+    """Tool calls per agent per state, kept by the services in the same transaction as the calls
+    they count, so the stats never group the tool calls themselves."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="+", db_index=False)
+    state = models.CharField(max_length=16, choices=ToolCallState)
+    # A plain integer, as in DailyActivity: a delete subtracts.
+    calls = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["agent", "state"]
+        constraints = [
+            # Also the index for one agent's states; all agents' read the whole (small) table.
+            models.UniqueConstraint(fields=["agent", "state"], name="toolstatecount_key_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id} {self.state}: {self.calls} calls"
+
+
 def codepoint_order(field: str) -> Collate:
     """`field` compared by code point (UTF-8 byte order), whatever the database's collation, so
     the database and Python's `max()` pick the same greatest message."""

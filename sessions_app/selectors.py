@@ -46,6 +46,7 @@ from sessions_app.models import (
     Session,
     ToolCall,
     ToolCallState,
+    ToolStateCount,
     codepoint_order,
 )
 
@@ -430,8 +431,8 @@ def checkpoint_latest(*, session_id: uuid.UUID | str) -> Checkpoint:
 
 def activity_stats(*, agent: int | None = None, days: int = 30) -> dict[str, Any]:
     """Totals and a per-day series for one agent or all: sessions, messages, tool calls by state,
-    success rate. Totals come from the sessions' counters and the series from DailyActivity,
-    never from counting messages."""
+    success rate. Totals come from the sessions' counters, the states from ToolStateCount and
+    the series from DailyActivity, never from counting messages or tool calls."""
     sessions = Session.objects.all() if agent is None else Session.objects.filter(agent_id=agent)
     totals = sessions.aggregate(
         sessions=Count("id"),
@@ -440,9 +441,11 @@ def activity_stats(*, agent: int | None = None, days: int = 30) -> dict[str, Any
         tool_calls=Sum("tool_call_count", default=0),
         tool_errors=Sum("error_count", default=0),
     )
-    calls = ToolCall.objects.all() if agent is None else ToolCall.objects.filter(agent_id=agent)
+    counts = ToolStateCount.objects.all()
+    if agent is not None:
+        counts = counts.filter(agent_id=agent)
     by_state = {state: 0 for state in ToolCallState.values}
-    for row in calls.order_by().values("state").annotate(n=Count("id")):
+    for row in counts.order_by().values("state").annotate(n=Sum("calls")):
         by_state[row["state"]] = row["n"]
     finished = by_state[ToolCallState.COMPLETED] + by_state[ToolCallState.FAILED]
     success_rate = by_state[ToolCallState.COMPLETED] / finished if finished else None

@@ -32,6 +32,7 @@ from sessions_app.models import (
     Session,
     ToolCall,
     ToolCallState,
+    ToolStateCount,
     codepoint_order,
 )
 
@@ -316,6 +317,7 @@ def message_append(*, session_id: uuid.UUID | str, messages: Sequence[MessageIn]
     # Per-batch bookkeeping, in the transaction that adds the rows it counts.
     daily_activity_add(activity_of_rows(messages=rows, tool_calls=calls_out))
     error_groups_add(calls_out)
+    tool_states_add(tool_states_of_rows(calls_out))
 
     if rows:
         errors = sum(1 for c in calls_out if c.is_error)
@@ -453,7 +455,7 @@ def tool_call_finish(
         raise InvalidInput(
             f"state must be one of {', '.join(ToolCallState.values)}.", field="state"
         )
-    was_error = call.is_error
+    was_error, state_was = call.is_error, call.state
     was, message_was = error_groups_of_rows([call]), call.error_message
     if error_message:
         call.is_error = True
@@ -479,6 +481,7 @@ def tool_call_finish(
         Session.objects.filter(pk=session.pk).update(error_count=F("error_count") + delta)
         daily_activity_add({(call.agent_id, _activity_day(call.created_at)): [0, 0, delta]})
     _error_groups_change(was, message_was, call)
+    _tool_state_change(call, state_was)
     return call
 
 
@@ -541,6 +544,7 @@ def tool_call_add(
     )
     daily_activity_add(activity_of_rows(tool_calls=[tool_call]))
     error_groups_add([tool_call])
+    tool_states_add(tool_states_of_rows([tool_call]))
     return tool_call
 
 
@@ -566,7 +570,7 @@ def tool_call_update(*, tool_call_id: int, **fields: Any) -> ToolCall:
         and ToolCall.objects.filter(session=session, call_id=new_call_id).exists()
     ):
         raise Conflict("A tool call_id is used twice in this session.", field="call_id")
-    was_error = call.is_error
+    was_error, state_was = call.is_error, call.state
     was, message_was = error_groups_of_rows([call]), call.error_message
     for name, value in fields.items():
         setattr(call, name, value)
@@ -579,6 +583,7 @@ def tool_call_update(*, tool_call_id: int, **fields: Any) -> ToolCall:
         Session.objects.filter(pk=session.pk).update(error_count=F("error_count") + delta)
         daily_activity_add({(call.agent_id, _activity_day(call.created_at)): [0, 0, delta]})
     _error_groups_change(was, message_was, call)
+    _tool_state_change(call, state_was)
     return call
 
 
@@ -604,9 +609,11 @@ def tool_calls_delete(*, tool_calls: Any) -> int:
         )
     deltas = activity_of_queryset(tool_calls=ToolCall.objects.filter(pk__in=ids))
     failures = error_groups_of_queryset(tool_calls=ToolCall.objects.filter(pk__in=ids))
+    states = tool_states_of_queryset(ToolCall.objects.filter(pk__in=ids))
     deleted, _ = ToolCall.objects.filter(pk__in=ids).delete()
     daily_activity_add(deltas, sign=-1)
     error_groups_remove(failures)
+    tool_states_add(states, sign=-1)
     return deleted
 
 
@@ -624,9 +631,11 @@ def messages_delete(*, messages: Any) -> int:
         tool_calls=ToolCall.objects.filter(message_id__in=ids),
     )
     failures = error_groups_of_queryset(tool_calls=ToolCall.objects.filter(message_id__in=ids))
+    states = tool_states_of_queryset(ToolCall.objects.filter(message_id__in=ids))
     deleted = Message.objects.filter(pk__in=ids).delete()[1].get(Message._meta.label, 0)
     daily_activity_add(deltas, sign=-1)
     error_groups_remove(failures)
+    tool_states_add(states, sign=-1)
     for session in sessions:
         remaining = list(Message.objects.filter(session=session).order_by("seq").only("pk", "seq"))
         position = {m.pk: i for i, m in enumerate(remaining)}
@@ -743,6 +752,58 @@ def daily_activity_rebuild() -> int:
     return DailyActivity.objects.count()
 
 
+# --- Tool calls by state -----------------------------------------------------------------------
+# The stats' tool calls by state live in ToolStateCount, changed by every write above in the same
+# transaction as the calls they count (a state change moves one call; a delete subtracts).
+
+StateDeltas = dict[tuple[int, str], int]  # (agent, state) -> calls
+
+
+def tool_states_of_rows(tool_calls: Sequence[ToolCall]) -> StateDeltas:
+    """What calls in memory add to the tool calls by state."""
+    deltas: StateDeltas = {}
+    for call in tool_calls:
+        key = (call.agent_id, call.state)
+        deltas[key] = deltas.get(key, 0) + 1
+    return deltas
+
+
+def tool_states_of_queryset(tool_calls: Any) -> StateDeltas:
+    """What stored calls count for, grouped in the database (used before deleting them)."""
+    rows = tool_calls.order_by().values("agent_id", "state").annotate(n=Count("pk"))
+    return {(row["agent_id"], row["state"]): row["n"] for row in rows}
+
+
+def tool_states_add(deltas: StateDeltas, *, sign: int = 1) -> None:
+    """Add (or subtract) calls per (agent, state): one upsert each, in a fixed order so that
+    concurrent writers lock the same rows in the same order."""
+    rows = [(agent_id, state, sign * n) for (agent_id, state), n in sorted(deltas.items()) if n]
+    if not rows:
+        return
+    table = connection.ops.quote_name(ToolStateCount._meta.db_table)
+    sql = (
+        f"INSERT INTO {table} (agent_id, state, calls) VALUES (%s, %s, %s) "
+        f"ON CONFLICT (agent_id, state) DO UPDATE SET calls = {table}.calls + excluded.calls"
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def _tool_state_change(call: ToolCall, state_was: str) -> None:
+    """Move one edited call from the state it had to the one it has."""
+    if call.state != state_was:
+        tool_states_add({(call.agent_id, state_was): -1, (call.agent_id, call.state): 1})
+
+
+@transaction.atomic
+def tool_states_rebuild() -> int:
+    """Recount the tool calls by state (after a bulk load that went around the services);
+    returns how many (agent, state) rows there are."""
+    ToolStateCount.objects.all().delete()
+    tool_states_add(tool_states_of_queryset(ToolCall.objects.all()))
+    return ToolStateCount.objects.count()
+
+
 @transaction.atomic
 def sessions_delete(*, session_ids: Sequence[uuid.UUID | str]) -> dict[str, int]:
     """Delete sessions with everything under them, taking them off the daily activity and the
@@ -759,9 +820,11 @@ def sessions_delete(*, session_ids: Sequence[uuid.UUID | str]) -> dict[str, int]
         tool_calls=ToolCall.objects.filter(session_id__in=ids),
     )
     failures = error_groups_of_queryset(tool_calls=ToolCall.objects.filter(session_id__in=ids))
+    states = tool_states_of_queryset(ToolCall.objects.filter(session_id__in=ids))
     _total, per_model = Session.objects.filter(pk__in=ids).delete()
     daily_activity_add(deltas, sign=-1)
     error_groups_remove(failures, whole_sessions=True)
+    tool_states_add(states, sign=-1)
     return dict(per_model)
 
 

@@ -158,9 +158,9 @@ def test_it_appends_in_a_fixed_number_of_queries(
         for i in range(size)
     ]
     # The key; the savepoint pair; lock the session; the duplicate call_id check; (PostgreSQL:
-    # the new ids); insert messages; insert tool calls; the daily activity; the counters. The
-    # answer is built from the rows in hand, without reading them back.
-    with django_assert_num_queries(10 if connection.vendor == "postgresql" else 9):
+    # the new ids); insert messages; insert tool calls; the daily activity; the tool calls by
+    # state; the counters. The answer is built from the rows in hand, without reading them back.
+    with django_assert_num_queries(11 if connection.vendor == "postgresql" else 10):
         response = api.post(f"/sessions/{session.pk}/messages", {"messages": batch})
     assert response.json()["created"] == size
     assert Message.objects.filter(session=session).count() == size

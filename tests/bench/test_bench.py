@@ -19,8 +19,8 @@ from bench import cases, dataset, throughput
 from bench.measure import Figure, percentile
 from bench.report import compare, row, table
 from sessions_app.fingerprints import error_fingerprint
-from sessions_app.models import ErrorGroupDay, Message, Session, ToolCall
-from sessions_app.services import error_groups_rebuild
+from sessions_app.models import ErrorGroupDay, Message, Session, ToolCall, ToolStateCount
+from sessions_app.services import error_groups_rebuild, tool_states_rebuild
 from tests.factories import AgentFactory
 
 MESSAGES = 600
@@ -130,6 +130,10 @@ def test_it_builds_a_dataset_the_services_could_have_written(built: dataset.Data
     rollup = list(ErrorGroupDay.objects.order_by("pk").values_list(*GROUP_DAY))
     assert rollup and error_groups_rebuild() == len(rollup)
     assert set(rollup) == set(ErrorGroupDay.objects.values_list(*GROUP_DAY))
+    # So are the tool calls by state.
+    states = set(ToolStateCount.objects.values_list("agent_id", "state", "calls"))
+    assert states and tool_states_rebuild() == len(states)
+    assert states == set(ToolStateCount.objects.values_list("agent_id", "state", "calls"))
     assert dataset.existing(connection.connection, MESSAGES) is not None
     assert dataset.existing(connection.connection, MESSAGES * 2) is None
 

@@ -8,11 +8,12 @@ from types import SimpleNamespace
 import pytest
 from django.apps import apps
 from django.db import connection
+from django.db.models import Count
 from django.utils import timezone
 
 from agents.services import agent_delete
 from sessions_app.fingerprints import error_fingerprint
-from sessions_app.models import ErrorGroupDay, Message, Session, ToolCall
+from sessions_app.models import ErrorGroupDay, Message, Session, ToolCall, ToolStateCount
 from sessions_app.selectors import daily_counts, tool_error_groups
 from sessions_app.services import (
     MessageIn,
@@ -263,3 +264,8 @@ def test_it_stays_exact_under_concurrent_writers():
     assert errors == []
     assert ErrorGroupDay.objects.exists()
     _assert_exact()
+    # The tool calls by state, upserted by the same writers, are exact too.
+    by_state = ToolCall.objects.values("agent_id", "state").annotate(n=Count("pk"))
+    assert set(
+        ToolStateCount.objects.exclude(calls=0).values_list("agent_id", "state", "calls")
+    ) == {(row["agent_id"], row["state"], row["n"]) for row in by_state}

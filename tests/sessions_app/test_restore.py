@@ -145,7 +145,8 @@ def test_it_restores_every_field_of_every_row(dataset: None, tmp_path: Path) -> 
     restored = snapshot()
     assert restored == before  # to the microsecond
     assert len(restored["sessions_app.Message"]) == 10
-    assert "Restored 33 rows" in out and "sessions_app.Message: 10" in out
+    assert "Restored 37 rows" in out and "sessions_app.Message: 10" in out
+    assert "sessions_app.ToolStateCount: 4" in out  # the rollups travel with the rows
 
 
 def test_it_restores_what_loaddata_restores(dataset: None, tmp_path: Path) -> None:

@@ -35,7 +35,13 @@ from sessions_app.models import (
     ToolCall,
     ToolCallState,
 )
-from sessions_app.services import activity_of_rows, daily_activity_add, error_groups_add
+from sessions_app.services import (
+    activity_of_rows,
+    daily_activity_add,
+    error_groups_add,
+    tool_states_add,
+    tool_states_of_rows,
+)
 
 DAYS = 30  # the overview charts show 30 days
 FAILURE_RATE = 0.05
@@ -857,6 +863,7 @@ class Command(BaseCommand):
             Checkpoint.objects.bulk_create(checkpoints, batch_size=BATCH_ROWS)
             daily_activity_add(activity_of_rows(messages=messages, tool_calls=calls))
             error_groups_add(calls)
+            tool_states_add(tool_states_of_rows(calls))
         totals.sessions += len(chunk)
         totals.active += sum(1 for r in chunk if r.session.finished_at is None)
         totals.messages += len(messages)
