@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 
 from agents.models import Agent, User
 from memories.models import Memory
-from sessions_app.models import Session
+from sessions_app.models import ErrorGroupDay, Session
 from sessions_app.services import MessageIn, ToolCallIn, message_append
 
 
@@ -94,3 +94,20 @@ def conversation(session: Session, *, turns: int = 2, failing: int = 0) -> None:
             )
         )
     message_append(session_id=session.pk, messages=messages)
+
+
+def error_group_days() -> set[tuple]:
+    """Every row of the error-group rollup with all its fields, to compare with a recount."""
+    return set(
+        ErrorGroupDay.objects.values_list(
+            "agent_id",
+            "tool_name",
+            "error_fingerprint",
+            "day",
+            "failures",
+            "sessions",
+            "first_seen_at",
+            "last_seen_at",
+            "sample_message",
+        )
+    )

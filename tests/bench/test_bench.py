@@ -19,22 +19,11 @@ from bench import cases, dataset, throughput
 from bench.measure import Figure, percentile
 from bench.report import compare, row, table
 from sessions_app.fingerprints import error_fingerprint
-from sessions_app.models import ErrorGroupDay, Message, Session, ToolCall, ToolStateCount
+from sessions_app.models import Message, Session, ToolCall, ToolStateCount
 from sessions_app.services import error_groups_rebuild, tool_states_rebuild
-from tests.factories import AgentFactory
+from tests.factories import AgentFactory, error_group_days
 
 MESSAGES = 600
-GROUP_DAY = (
-    "agent_id",
-    "tool_name",
-    "error_fingerprint",
-    "day",
-    "failures",
-    "sessions",
-    "first_seen_at",
-    "last_seen_at",
-    "sample_message",
-)
 
 
 @pytest.fixture
@@ -127,9 +116,9 @@ def test_it_builds_a_dataset_the_services_could_have_written(built: dataset.Data
     for call in ToolCall.objects.filter(is_error=True):
         assert call.error_fingerprint == error_fingerprint(call.error_message)
     # The error groups' rollup is what the services' recount gives.
-    rollup = list(ErrorGroupDay.objects.order_by("pk").values_list(*GROUP_DAY))
+    rollup = error_group_days()
     assert rollup and error_groups_rebuild() == len(rollup)
-    assert set(rollup) == set(ErrorGroupDay.objects.values_list(*GROUP_DAY))
+    assert rollup == error_group_days()
     # So are the tool calls by state.
     states = set(ToolStateCount.objects.values_list("agent_id", "state", "calls"))
     assert states and tool_states_rebuild() == len(states)

@@ -27,7 +27,7 @@ from sessions_app.services import (
     tool_calls_delete,
     tool_states_rebuild,
 )
-from tests.factories import AgentFactory, SessionFactory, conversation
+from tests.factories import AgentFactory, SessionFactory, conversation, error_group_days
 
 pytestmark = pytest.mark.django_db
 
@@ -40,22 +40,6 @@ def _table() -> set[tuple]:
     )
 
 
-def _error_groups() -> set[tuple]:
-    return set(
-        ErrorGroupDay.objects.values_list(
-            "agent_id",
-            "tool_name",
-            "error_fingerprint",
-            "day",
-            "failures",
-            "sessions",
-            "first_seen_at",
-            "last_seen_at",
-            "sample_message",
-        )
-    )
-
-
 def _tool_states() -> set[tuple]:
     return set(ToolStateCount.objects.exclude(calls=0).values_list("agent_id", "state", "calls"))
 
@@ -63,12 +47,12 @@ def _tool_states() -> set[tuple]:
 def _assert_matches_a_recount() -> None:
     """The daily activity, the error-group rollup and the tool calls by state, as the services
     kept them, are what a recount from the messages and tool calls gives."""
-    kept, groups, states = _table(), _error_groups(), _tool_states()
+    kept, groups, states = _table(), error_group_days(), _tool_states()
     daily_activity_rebuild()
     error_groups_rebuild()
     tool_states_rebuild()
     assert kept == _table()
-    assert groups == _error_groups()
+    assert groups == error_group_days()
     assert states == _tool_states()
     assert states == set(
         ToolCall.objects.values("agent_id", "state")
@@ -129,7 +113,7 @@ def test_it_takes_pruned_sessions_off_the_charts():
     call_command("prune", "--older-than", "90d", verbosity=0)
     assert not Message.objects.exists()
     assert _table() == set()
-    assert _error_groups() == set()
+    assert error_group_days() == set()
     assert _tool_states() == set()
 
 

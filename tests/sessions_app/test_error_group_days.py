@@ -27,27 +27,11 @@ from sessions_app.services import (
     tool_call_update,
     tool_calls_delete,
 )
-from tests.factories import AgentFactory, SessionFactory
+from tests.factories import AgentFactory, SessionFactory, error_group_days
 
 pytestmark = pytest.mark.django_db
 
 FAR = timezone.now() + dt.timedelta(days=365)
-
-
-def _rows() -> set[tuple]:
-    return set(
-        ErrorGroupDay.objects.values_list(
-            "agent_id",
-            "tool_name",
-            "error_fingerprint",
-            "day",
-            "failures",
-            "sessions",
-            "first_seen_at",
-            "last_seen_at",
-            "sample_message",
-        )
-    )
 
 
 def _midnight(days_ago: int) -> dt.datetime:
@@ -58,9 +42,9 @@ def _midnight(days_ago: int) -> dt.datetime:
 def _assert_exact() -> None:
     """The rollup is what a recount gives, and every window from midnight on, for all agents
     and for each, reads from it what grouping the failures themselves gives."""
-    kept = _rows()
+    kept = error_group_days()
     error_groups_rebuild()
-    assert kept == _rows()
+    assert kept == error_group_days()
     agents = [None, *Session.objects.values_list("agent_id", flat=True).distinct()]
     week = timezone.localdate() - dt.timedelta(days=6)
     for since in [None, *(_midnight(n) for n in range(6))]:
@@ -212,11 +196,11 @@ def test_it_is_filled_for_existing_data_by_its_migration():
     _fail(session, "search", "Index 3 offline", days_ago=2)
     _fail(session, "search", "Index 4 offline", call_id="b")
     _fail(SessionFactory(), "fetch", error_fingerprint("Timeout after 3s"))
-    kept = _rows()
+    kept = error_group_days()
     ErrorGroupDay.objects.all().delete()
     migration = importlib.import_module("sessions_app.migrations.0004_error_group_day")
     migration.backfill(apps, SimpleNamespace(connection=connection))
-    assert _rows() == kept
+    assert error_group_days() == kept
 
 
 def test_it_takes_a_window_from_the_first_moment_there_is(settings):
