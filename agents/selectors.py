@@ -25,6 +25,14 @@ def agent_list(*, active_only: bool = False) -> QuerySet[Agent]:
     return agents.active() if active_only else agents
 
 
+AGENT_CHOICES_LIMIT = 500  # agents are few; a filter lists this many by name
+
+
+def agent_choices() -> list[tuple[int, str]]:
+    """(id, name) of the agents, by name, for a console filter's select."""
+    return list(agent_list().values_list("id", "name")[:AGENT_CHOICES_LIMIT])
+
+
 def agent_get(*, ref: int | str) -> Agent:
     """An agent by id or by name."""
     # ASCII digits only: "¹".isdigit() is true, yet int("¹") fails.

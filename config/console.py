@@ -75,6 +75,24 @@ def push_clean_url(request: HtmxHttpRequest, response: HttpResponse) -> HttpResp
     return push_url(response, f"{request.path}?{query}" if query else request.path)
 
 
+def render_filtered_list(
+    request: HtmxHttpRequest,
+    template: str,
+    context: dict[str, Any],
+    *,
+    fragment: str | None,
+    error: str | None,
+) -> HttpResponse:
+    """A list page behind a filter form: 400 with the form error shown when the filters are
+    wrong, and for a form submitted by htmx (target `results`) the clean URL pushed."""
+    response = render_page(
+        request, template, context, fragment=fragment, status=400 if error else 200
+    )
+    if htmx_target(request) == "results":
+        push_clean_url(request, response)
+    return response
+
+
 def htmx_target(request: HtmxHttpRequest) -> str:
     """The id of the element an htmx request will swap, or "" for a normal request."""
     if not request.htmx or request.htmx.history_restore_request:

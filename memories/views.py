@@ -7,15 +7,15 @@ from typing import Any
 
 from django.http import Http404, HttpResponse
 
-from agents.selectors import agent_list
+from agents.selectors import agent_choices
 from config.console import (
     HtmxHttpRequest,
     console_view,
     htmx_target,
     load_more_url,
     pretty_json,
-    push_clean_url,
     query_int,
+    render_filtered_list,
     render_page,
 )
 from config.errors import InvalidInput
@@ -62,19 +62,12 @@ def memory_list_view(request: HtmxHttpRequest) -> HttpResponse:
         "memories": page.items,
         "more_url": more_url,
         "error": error,
-        "agents": [] if fragment else list(agent_list().values_list("id", "name")[:500]),
+        "agents": [] if fragment else agent_choices(),
         "q": request.GET,
     }
-    response = render_page(
-        request,
-        "memories/memory_list.html",
-        context,
-        fragment=fragment,
-        status=400 if error else 200,
+    return render_filtered_list(
+        request, "memories/memory_list.html", context, fragment=fragment, error=error
     )
-    if htmx_target(request) == "results":
-        push_clean_url(request, response)
-    return response
 
 
 @console_view(VIEW_MEMORIES)

@@ -14,7 +14,7 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from agents.selectors import agent_list
+from agents.selectors import agent_choices
 from config.console import (
     CappedCount,
     HtmxHttpRequest,
@@ -25,10 +25,10 @@ from config.console import (
     htmx_target,
     load_more_url,
     pretty_json,
-    push_clean_url,
     query_choice,
     query_date,
     query_int,
+    render_filtered_list,
     render_page,
     sparkline,
 )
@@ -61,17 +61,12 @@ COUNT_CAP = 1000
 TRANSCRIPT_PAGE = 100
 CALL_PAGE = 50
 ERROR_GROUP_PAGE = 50
-AGENT_CHOICES_LIMIT = 500  # agents are few; the filter lists this many by name
 ERROR_WINDOWS = {"7d": 7, "30d": 30, "90d": 90}
 
 
 def _window_start(days: int) -> dt.datetime:
     start = timezone.localtime() - dt.timedelta(days=days - 1)
     return start.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def _agent_choices() -> list[tuple[int, str]]:
-    return list(agent_list().values_list("id", "name")[:AGENT_CHOICES_LIMIT])
 
 
 # --- Overview -----------------------------------------------------------------------------------
@@ -148,23 +143,16 @@ def session_list_view(request: HtmxHttpRequest) -> HttpResponse:
         "total": total,
         "error": error,
         "more_url": more_url,
-        "agents": [] if fragment else _agent_choices(),
+        "agents": [] if fragment else agent_choices(),
         "sort": sort,
         "sorts": [("newest", "Newest"), ("messages", "Most messages"), ("errors", "Most errors")],
         "q": request.GET,
         "filtered": any(v for k, v in request.GET.items() if k not in ("sort", "cursor")),
         "continued": bool(request.GET.get("cursor")),
     }
-    response = render_page(
-        request,
-        "sessions_app/session_list.html",
-        context,
-        fragment=fragment,
-        status=400 if error else 200,
+    return render_filtered_list(
+        request, "sessions_app/session_list.html", context, fragment=fragment, error=error
     )
-    if htmx_target(request) == "results":
-        push_clean_url(request, response)
-    return response
 
 
 # --- Transcript ---------------------------------------------------------------------------------
@@ -410,19 +398,12 @@ def error_groups(request: HtmxHttpRequest) -> HttpResponse:
         "since": since_key,
         "days": days,
         "windows": [("7d", "7 days"), ("30d", "30 days"), ("90d", "90 days"), ("all", "All time")],
-        "agents": [] if fragment else _agent_choices(),
+        "agents": [] if fragment else agent_choices(),
         "q": request.GET,
     }
-    response = render_page(
-        request,
-        "sessions_app/error_groups.html",
-        context,
-        fragment=fragment,
-        status=400 if error else 200,
+    return render_filtered_list(
+        request, "sessions_app/error_groups.html", context, fragment=fragment, error=error
     )
-    if htmx_target(request) == "results":
-        push_clean_url(request, response)
-    return response
 
 
 @console_view(VIEW_SESSIONS)
