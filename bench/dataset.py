@@ -30,6 +30,7 @@ AGENTS = 20
 # 28%). It also keeps the "one agent" pages full at 10k, so growth compares like with like.
 AGENT_WEIGHTS = [1 / rank for rank in range(1, AGENTS + 1)]
 SEARCH_WORD = "refund"  # in about 0.5% of messages: the text-search measurements look for it
+COMMON_WORD = "customer"  # one of the vocabulary's words, each in about 14% of messages
 LOGDECK_TABLES = [
     "agents_user",
     "agents_agent",

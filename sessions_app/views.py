@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -47,6 +48,7 @@ from sessions_app.selectors import (
     session_get,
     session_list,
     session_transcript,
+    text_is_common,
     tool_call_get,
     tool_error_group_calls,
     tool_error_group_page,
@@ -120,16 +122,20 @@ def session_list_view(request: HtmxHttpRequest) -> HttpResponse:
     try:
         filters = _session_filters(request)
         sort = query_choice(request, "sort", tuple(SESSION_SORTS), "newest")
-        sessions = session_list(filters)
+        common = text_is_common(filters.q)
+        sessions = session_list(replace(filters, q_common=common))
         cursor = request.GET.get("cursor") or None
         # A text search finds every matching session before it can sort them, so the first page
-        # counts them in the same query; a separate count would search the messages again.
-        count_inline = bool(filters.q) and cursor is None
+        # counts them in the same query; a separate count would search the messages again. A
+        # common word is tested session by session until the page is full: it counts no further.
+        count_inline = bool(filters.q) and cursor is None and not common
         listed = sessions.annotate(matches=Window(Count("pk"))) if count_inline else sessions
         page = keyset_page(listed, ordering=SESSION_SORTS[sort], cursor=cursor, size=SESSION_PAGE)
         if count_inline:
             matches = page.items[0].matches if page.items else 0
             total = CappedCount(min(matches, COUNT_CAP + 1), COUNT_CAP)
+        elif common and cursor is None:
+            total = CappedCount(len(page.items) + page.has_more, SESSION_PAGE)
         elif cursor is None:
             total = CappedCount(count_capped(sessions, cap=COUNT_CAP), COUNT_CAP)
     except InvalidInput as exc:
