@@ -95,7 +95,9 @@ def agent_detail(request: HtmxHttpRequest, agent_id: int) -> HttpResponse:
         "leaders": leaders,
         "as_of": as_of,
         "latest": list(
-            session_list(SessionFilters(agent=agent.pk)).order_by(*SESSION_SORTS["newest"])[:10]
+            session_list(SessionFilters(agent=agent.pk))
+            .as_rows()
+            .order_by(*SESSION_SORTS["newest"])[:10]
         ),
         "memories": list(memory_list(agent=agent.pk)[:10]),
         "config_json": config_json,

@@ -26,6 +26,25 @@ class SessionQuerySet(models.QuerySet["Session"]):
     def for_agent(self, agent: Agent | int) -> SessionQuerySet:
         return self.filter(agent=agent)
 
+    def as_rows(self) -> SessionQuerySet:
+        """Only the columns a list row shows, with its agent's name and its user's email: no
+        metadata, agent configuration or prompt is read and decoded for a list."""
+        return self.select_related("agent", "user").only(*SESSION_ROW_FIELDS)
+
+
+# What `_session_row.html` reads; a field left out would cost a query per row.
+SESSION_ROW_FIELDS = (
+    "name",
+    "platform",
+    "created_at",
+    "finished_at",
+    "message_count",
+    "tool_call_count",
+    "error_count",
+    "agent__name",
+    "user__email",
+)
+
 
 class Session(models.Model):
     """One conversation of an agent, with exact counters kept by the services."""

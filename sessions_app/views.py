@@ -86,7 +86,7 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
         "as_of": as_of,
         **activity_charts(stats),
         "leaders": leaders,
-        "latest": list(session_list().order_by(*SESSION_SORTS["newest"])[:10]),
+        "latest": list(session_list().as_rows().order_by(*SESSION_SORTS["newest"])[:10]),
     }
     return render_page(request, "sessions_app/overview.html", context)
 
@@ -123,7 +123,7 @@ def session_list_view(request: HtmxHttpRequest) -> HttpResponse:
         filters = _session_filters(request)
         sort = query_choice(request, "sort", tuple(SESSION_SORTS), "newest")
         common = text_is_common(filters.q)
-        sessions = session_list(replace(filters, q_common=common))
+        sessions = session_list(replace(filters, q_common=common)).as_rows()
         cursor = request.GET.get("cursor") or None
         # A text search finds every matching session before it can sort them, so the first page
         # counts them in the same query; a separate count would search the messages again. A
