@@ -2,22 +2,30 @@
 through Ninja's own `Schema` (getter and resolvers) and rendered by Ninja's own encoder.
 
 The message, tool call and session lists now read their rows as dicts of columns, validated
-straight by `OutputSchema`. Here the same rows are rendered both ways, page by page, with nulls,
-hostile and non-ASCII text, odd JSON and times with and without microseconds.
+straight by `OutputSchema`, and every response is rendered by `ApiJSONEncoder`. Here the same rows
+are rendered both ways, page by page, with nulls, hostile and non-ASCII text, odd JSON and times
+with and without microseconds.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import decimal
+import enum
+import json
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from ninja import Schema
 from ninja.renderers import JSONRenderer
+from ninja.responses import NinjaJSONEncoder
 
+from config.api import ApiJSONEncoder
 from config.keyset import keyset_page
 from sessions_app import api as sessions_api
 from sessions_app.models import Message, Session, ToolCall
@@ -265,3 +273,32 @@ def test_it_renders_error_groups_as_ninja_did(api: ApiClient, world: dict[str, S
         expected = {"items": items, "next_cursor": page.next_cursor}
         assert response.content == ninja_bytes(ERROR_GROUP_PAGE, expected)
         assert response.json()["next_cursor"]
+
+
+class Colour(enum.Enum):
+    RED = "red"
+
+
+def test_it_encodes_every_type_as_ninjas_encoder():
+    paris = dt.timezone(dt.timedelta(hours=2))
+    values = [
+        dt.datetime(2025, 3, 1, 10, 0, 5, tzinfo=dt.UTC),
+        dt.datetime(2025, 3, 1, 10, 0, 5, 123456, tzinfo=dt.UTC),
+        dt.datetime(2025, 3, 1, 10, 0, 5, 999, tzinfo=paris),
+        dt.datetime(2025, 3, 1, 10, 0, 5, 1),
+        dt.datetime.min,
+        dt.datetime.max.replace(tzinfo=dt.UTC),
+        dt.date(2025, 3, 1),
+        dt.time(10, 0, 5, 250000),
+        dt.timedelta(days=1, microseconds=5),
+        decimal.Decimal("1.10"),
+        uuid.UUID("00000000-0000-4000-8000-000000000001"),
+        Colour.RED,
+        gettext_lazy("Not found."),
+        sessions_api.DeletedOut(deleted={"messages": 2}),
+    ]
+    for value in values:
+        ours = json.dumps({"v": [value]}, cls=ApiJSONEncoder)
+        assert ours == json.dumps({"v": [value]}, cls=NinjaJSONEncoder), value
+    with pytest.raises(TypeError):
+        json.dumps(object(), cls=ApiJSONEncoder)
