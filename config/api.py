@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import math
+import uuid
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DataError, IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import HttpError, Throttled, ValidationError
 from ninja.parser import Parser
+from ninja.renderers import JSONRenderer
+from ninja.responses import NinjaJSONEncoder
 
 from config.api_auth import READ_AUTH, docs_access
 from config.api_schemas import NO_NUL
@@ -40,6 +45,23 @@ class StrictJsonParser(Parser):
         return json.loads(request.body, parse_constant=_no_constants, parse_float=_finite)
 
 
+class ApiJSONEncoder(NinjaJSONEncoder):
+    """Ninja's encoder with a short way for the two types every row holds: Ninja's tries four
+    other types before it hands a time or an id to DjangoJSONEncoder, 250 times for a page of
+    sessions. A time still gets DjangoJSONEncoder's format; an id is str(id), as it is there."""
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, dt.datetime):
+            return DjangoJSONEncoder.default(self, o)
+        if isinstance(o, uuid.UUID):
+            return str(o)
+        return super().default(o)
+
+
+class ApiRenderer(JSONRenderer):
+    encoder_class = ApiJSONEncoder
+
+
 api = NinjaAPI(
     title="Logdeck API",
     version="1",
@@ -50,6 +72,7 @@ api = NinjaAPI(
     urls_namespace="api",
     auth=READ_AUTH,
     parser=StrictJsonParser(),
+    renderer=ApiRenderer(),
     docs_decorator=docs_access,
 )
 

@@ -92,12 +92,20 @@ def after(queryset: QuerySet, ordering: Sequence[str], values: Sequence[Any]) ->
 
 
 def keyset_page[T](
-    queryset: QuerySet, *, ordering: Sequence[str], cursor: str | None, size: int
+    queryset: QuerySet,
+    *,
+    ordering: Sequence[str],
+    cursor: str | None,
+    size: int,
+    shape: Sequence[str] | None = None,
 ) -> Page[T]:
-    """One page of `queryset` in `ordering`, fetched with LIMIT size + 1 and no COUNT."""
+    """One page of `queryset` in `ordering`, fetched with LIMIT size + 1 and no COUNT. With
+    `shape`, `queryset` yields tuples (`values_list`) and each becomes a dict with those keys."""
     queryset = queryset.order_by(*ordering)
     if cursor:
         queryset = after(queryset, ordering, decode_cursor(queryset, ordering, cursor))
     rows = list(queryset[: size + 1])
+    if shape is not None:
+        rows = [dict(zip(shape, row, strict=True)) for row in rows]
     next_cursor = encode_cursor(ordering, rows[size - 1]) if len(rows) > size else None
     return Page(items=rows[:size], next_cursor=next_cursor)

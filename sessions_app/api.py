@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from django.conf import settings
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
@@ -24,6 +24,7 @@ from config.api_schemas import (
     JsonObject,
     JsonValue,
     Moment,
+    OutputSchema,
     PageQuery,
     PositiveInt32,
     RowId,
@@ -103,7 +104,7 @@ def _user(ref: str | None) -> User | None:
 # --- schemas ---------------------------------------------------------------------------------
 
 
-class SessionOut(Schema):
+class SessionOut(OutputSchema):
     id: uuid.UUID
     agent: int
     agent_name: str
@@ -138,7 +139,30 @@ class SessionOut(Schema):
         return obj.user.email if obj.user_id else None
 
 
-class SessionPage(Schema):
+# A list reads its rows as these columns (`paged(columns=...)`): dicts already shaped like the
+# schema, so neither model instances nor the resolvers above are needed for a page.
+SESSION_COLUMNS = {
+    "id": "id",
+    "agent": "agent_id",
+    "agent_name": "agent__name",
+    "user": "user_id",
+    "user_email": "user__email",
+    "name": "name",
+    "platform": "platform",
+    "metadata": "metadata",
+    "created_at": "created_at",
+    "updated_at": "updated_at",
+    "last_activity_at": "last_activity_at",
+    "finished_at": "finished_at",
+    "is_active": Q(finished_at__isnull=True),
+    "message_count": "message_count",
+    "tool_call_count": "tool_call_count",
+    "error_count": "error_count",
+}
+assert list(SESSION_COLUMNS) == list(SessionOut.model_fields)
+
+
+class SessionPage(OutputSchema):
     items: list[SessionOut]
     next_cursor: str | None
 
@@ -178,7 +202,7 @@ class SessionQuery(PageQuery):
     has_errors: bool | None = None
 
 
-class ToolCallOut(Schema):
+class ToolCallOut(OutputSchema):
     id: int
     session: uuid.UUID
     message: int | None
@@ -204,7 +228,27 @@ class ToolCallOut(Schema):
         return obj.message_id
 
 
-class MessageOut(Schema):
+TOOL_CALL_COLUMNS = {
+    "id": "id",
+    "session": "session_id",
+    "message": "message_id",
+    "call_id": "call_id",
+    "tool_name": "tool_name",
+    "input": "input",
+    "output": "output",
+    "state": "state",
+    "is_error": "is_error",
+    "error_message": "error_message",
+    "error_fingerprint": "error_fingerprint",
+    "approval": "approval",
+    "duration_ms": "duration_ms",
+    "created_at": "created_at",
+    "finished_at": "finished_at",
+}
+assert list(TOOL_CALL_COLUMNS) == list(ToolCallOut.model_fields)
+
+
+class MessageOut(OutputSchema):
     id: int
     session: uuid.UUID
     agent: int
@@ -227,6 +271,23 @@ class MessageOut(Schema):
         return obj.agent_id
 
 
+MESSAGE_COLUMNS = {
+    "id": "id",
+    "session": "session_id",
+    "agent": "agent_id",
+    "seq": "seq",
+    "role": "role",
+    "content_type": "content_type",
+    "text_content": "text_content",
+    "media_url": "media_url",
+    "model": "model",
+    "input_tokens": "input_tokens",
+    "output_tokens": "output_tokens",
+    "created_at": "created_at",
+}
+assert list(MESSAGE_COLUMNS) == list(MessageOut.model_fields)
+
+
 class MessageWithCallsOut(MessageOut):
     tool_calls: list[ToolCallOut]
 
@@ -239,12 +300,12 @@ class MessageDetailOut(MessageWithCallsOut):
     raw: Any
 
 
-class MessagePage(Schema):
+class MessagePage(OutputSchema):
     items: list[MessageOut]
     next_cursor: str | None
 
 
-class TranscriptPage(Schema):
+class TranscriptPage(OutputSchema):
     items: list[MessageWithCallsOut]
     next_cursor: str | None
 
@@ -304,7 +365,7 @@ class ToolCallQuery(PageQuery):
     created_before: Moment | None = None
 
 
-class ToolCallPage(Schema):
+class ToolCallPage(OutputSchema):
     items: list[ToolCallOut]
     next_cursor: str | None
 
@@ -327,7 +388,7 @@ class ErrorGroupQuery(PageQuery):
     until: Moment | None = None
 
 
-class ErrorGroupOut(Schema):
+class ErrorGroupOut(OutputSchema):
     tool_name: str
     fingerprint: str
     count: int
@@ -337,7 +398,7 @@ class ErrorGroupOut(Schema):
     sample_message: str
 
 
-class ErrorGroupPage(Schema):
+class ErrorGroupPage(OutputSchema):
     items: list[ErrorGroupOut]
     next_cursor: str | None
 
@@ -431,7 +492,9 @@ def session_list_op(request: HttpRequest, query: Query[SessionQuery]) -> dict[st
         created_before=query.created_before,
         has_errors=query.has_errors,
     )
-    return paged(session_list(filters), ordering=("-created_at", "-id"), query=query)
+    return paged(
+        session_list(filters), ordering=("-created_at", "-id"), query=query, columns=SESSION_COLUMNS
+    )
 
 
 @sessions_router.get(
@@ -600,7 +663,7 @@ def message_list_op(request: HttpRequest, query: Query[MessageQuery]) -> dict[st
         created_after=query.created_after,
         created_before=query.created_before,
     )
-    return paged(messages, ordering=("-created_at", "-id"), query=query)
+    return paged(messages, ordering=("-created_at", "-id"), query=query, columns=MESSAGE_COLUMNS)
 
 
 @messages_router.get(
@@ -635,7 +698,7 @@ def tool_call_list_op(request: HttpRequest, query: Query[ToolCallQuery]) -> dict
         created_after=query.created_after,
         created_before=query.created_before,
     )
-    return paged(calls, ordering=("-created_at", "-id"), query=query)
+    return paged(calls, ordering=("-created_at", "-id"), query=query, columns=TOOL_CALL_COLUMNS)
 
 
 @tool_calls_router.get(

@@ -10,6 +10,7 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from agents.models import ApiKey, User
+from agents.services import api_key_create
 from tests.api.conftest import ApiClient, assert_error
 from tests.api.operations import LABELS, World, call, make_world, operation
 
@@ -41,6 +42,24 @@ def test_it_returns_401_for_revoked_and_expired_keys(
 ):
     for secret in (revoked_secret, expired_secret, "ldk_00000000_not-a-key"):
         assert_error(call(ApiClient(secret), operation(world, label)), 401)
+
+
+def test_it_returns_401_for_the_key_of_a_deactivated_operator(
+    world: World, operator: User, write_secret: str
+):
+    api = ApiClient(write_secret)
+    assert api.get("/agents").status_code == 200
+    User.objects.filter(pk=operator.pk).update(is_active=False)
+    assert_error(api.get("/agents"), 401)
+
+
+def test_it_accepts_a_key_until_it_expires(world: World, operator: User):
+    soon = timezone.now() + dt.timedelta(minutes=5)
+    issued = api_key_create(user=operator, scope="read", expires_at=soon)
+    api = ApiClient(issued.secret)
+    assert api.get("/agents").status_code == 200
+    ApiKey.objects.filter(pk=issued.api_key.pk).update(expires_at=timezone.now())
+    assert_error(api.get("/agents"), 401)
 
 
 @pytest.mark.parametrize("label", WRITES)

@@ -1,13 +1,15 @@
-"""The request body schemas: validated once, unknown fields refused at every depth."""
+"""The request body schemas: validated once, unknown fields refused at every depth. The response
+schemas: a dict row validated as it is, a model instance through its resolvers."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 import pytest
+from ninja.schema import DjangoGetter
 from pydantic import AfterValidator, ValidationError
 
-from config.api_schemas import InputSchema
+from config.api_schemas import InputSchema, OutputSchema
 
 
 def _recorder(seen: list[Any]) -> AfterValidator:
@@ -49,3 +51,37 @@ def test_it_refuses_an_unknown_field_deep_in_a_body():
     assert [(e["loc"], e["type"]) for e in caught.value.errors()] == [
         (("calls", 1, "nmae"), "extra_forbidden")
     ]
+
+
+class Row(OutputSchema):
+    id: int
+    session: str
+
+    @staticmethod
+    def resolve_session(obj: Any) -> str:
+        return f"session {obj.session_id}"
+
+
+class RowPage(OutputSchema):
+    items: list[Row]
+
+
+def test_it_validates_dict_rows_without_ninjas_getter(monkeypatch):
+    def refuse(getter: DjangoGetter, key: str) -> Any:
+        raise AssertionError(f"{key} was read through a DjangoGetter")
+
+    monkeypatch.setattr(DjangoGetter, "__getattr__", refuse)
+    page = RowPage.model_validate({"items": [{"id": 1, "session": "a"}, {"id": 2, "session": "b"}]})
+    # A dict is the row already shaped: the resolver is for model instances.
+    assert page.model_dump() == {"items": [{"id": 1, "session": "a"}, {"id": 2, "session": "b"}]}
+
+
+def test_it_reads_an_object_row_through_its_resolvers():
+    class Instance:
+        id = 7
+        session_id = "x"
+
+    page = RowPage.model_validate({"items": [Instance()]})
+    assert page.model_dump() == {"items": [{"id": 7, "session": "session x"}]}
+    with pytest.raises(ValidationError):
+        RowPage.model_validate({"items": [{"id": 7}]})

@@ -1,0 +1,304 @@
+"""The lists answer byte for byte what they answered when every row was a model instance read
+through Ninja's own `Schema` (getter and resolvers) and rendered by Ninja's own encoder.
+
+The message, tool call and session lists now read their rows as dicts of columns, validated
+straight by `OutputSchema`, and every response is rendered by `ApiJSONEncoder`. Here the same rows
+are rendered both ways, page by page, with nulls, hostile and non-ASCII text, odd JSON and times
+with and without microseconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import enum
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy
+from ninja import Schema
+from ninja.renderers import JSONRenderer
+from ninja.responses import NinjaJSONEncoder
+
+from config.api import ApiJSONEncoder
+from config.keyset import keyset_page
+from sessions_app import api as sessions_api
+from sessions_app.models import Message, Session, ToolCall
+from sessions_app.selectors import (
+    SessionFilters,
+    message_list,
+    session_list,
+    tool_call_list,
+    tool_error_group_page,
+    tool_error_groups,
+)
+from sessions_app.services import MessageIn, ToolCallIn, message_append
+from tests.api.conftest import ApiClient
+from tests.factories import AgentFactory, SessionFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+HOSTILE = '<script>alert("x")</script> & \' " \\ / \u2028\u2029 \x01\x7f ☃ 😀 עברית ﷽'
+NEWEST = ("-created_at", "-id")
+
+
+def ninja_schema(schema: type[Schema], **nested: Any) -> type[Schema]:
+    """`schema`'s fields and resolvers on Ninja's own `Schema`: how rows were validated before.
+    `nested` replaces a field's type (a page's items)."""
+    annotations = {name: field.annotation for name, field in schema.model_fields.items()}
+    namespace: dict[str, Any] = {"__annotations__": {**annotations, **nested}}
+    for name in annotations:
+        resolver = getattr(schema, f"resolve_{name}", None)
+        if resolver is not None:
+            namespace[f"resolve_{name}"] = staticmethod(resolver)
+    return type(f"Ninja{schema.__name__}", (Schema,), namespace)
+
+
+def page_schema(item: type[Schema]) -> type[Schema]:
+    return type(
+        "NinjaPage",
+        (Schema,),
+        {"__annotations__": {"items": list[item], "next_cursor": str | None}},
+    )
+
+
+def ninja_bytes(schema: type[Schema], value: Any) -> bytes:
+    """What Ninja made of `value` with `schema`: validate, dump, render with its own encoder."""
+    data = schema.model_validate(value).model_dump()
+    return JSONRenderer().render(None, data, response_status=200).encode()
+
+
+MESSAGE_PAGE = page_schema(ninja_schema(sessions_api.MessageOut))
+TOOL_CALL = ninja_schema(sessions_api.ToolCallOut)
+TOOL_CALL_PAGE = page_schema(TOOL_CALL)
+SESSION = ninja_schema(sessions_api.SessionOut)
+SESSION_PAGE = page_schema(SESSION)
+ERROR_GROUP_PAGE = page_schema(ninja_schema(sessions_api.ErrorGroupOut))
+TRANSCRIPT_PAGE = page_schema(
+    ninja_schema(sessions_api.MessageWithCallsOut, tool_calls=list[TOOL_CALL])
+)
+
+
+@pytest.fixture
+def world(db: None) -> dict[str, Session]:
+    """Two sessions of a hostile-named agent: one with a unicode-named user, finished, holding
+    every kind of message and tool call; one without a user, active, created on a whole second."""
+    agent = AgentFactory(name=f"agent {HOSTILE}")
+    person = UserFactory(email="zoë.ünïcode@example.com")
+    finished = SessionFactory(
+        agent=agent,
+        user=person,
+        name=HOSTILE,
+        platform="web ☃",
+        metadata={HOSTILE: [1, 2.5, -0.0, 1e300, 2**53 + 1, None, True, {"nested": HOSTILE}]},
+        created_at=timezone.now().replace(microsecond=123456) - dt.timedelta(days=1),
+    )
+    active = SessionFactory(
+        agent=agent,
+        user=None,
+        name="",
+        platform="",
+        metadata={},
+        created_at=timezone.now().replace(microsecond=0) - dt.timedelta(hours=2),
+    )
+    on_the_second = dt.datetime(2025, 3, 1, 10, 0, 5, tzinfo=dt.UTC)
+    message_append(
+        session_id=finished.pk,
+        messages=[
+            MessageIn(role="system", text_content=""),
+            MessageIn(role="user", text_content=HOSTILE, created_at=on_the_second),
+            MessageIn(
+                role="assistant",
+                content_type="tool_use",
+                text_content="\n\t" + HOSTILE,
+                media_url="https://cdn.example.com/a.png?x=<b>&y=\"'",
+                model="gpt-5-mini",
+                input_tokens=0,
+                output_tokens=2**31 - 1,
+                raw={"kept": "out of lists"},
+                tool_calls=[
+                    ToolCallIn(
+                        tool_name=HOSTILE[:200],
+                        call_id="c1",
+                        input={HOSTILE: [HOSTILE, 0.1, 10**20]},
+                        output=HOSTILE,
+                        state="failed",
+                        error_message=HOSTILE,
+                        duration_ms=0,
+                        finished_at=on_the_second,
+                    ),
+                    ToolCallIn(
+                        tool_name="send_email",
+                        call_id="c2",
+                        input=["a", 1, None],
+                        state="pending",
+                        approval={"by": "ops@example.com", "note": HOSTILE},
+                    ),
+                    ToolCallIn(tool_name="noop", call_id="c3", input=None, output=None),
+                ],
+            ),
+            MessageIn(role="tool", content_type="tool_result", text_content="😀" * 50),
+        ],
+    )
+    failing = ToolCallIn(
+        tool_name="search", call_id="s1", state="failed", error_message="Timed out after 30s"
+    )
+    message_append(
+        session_id=active.pk,
+        messages=[MessageIn(role="user", text_content="hi", tool_calls=[failing])],
+    )
+    Session.objects.filter(pk=finished.pk).update(finished_at=timezone.now().replace(microsecond=1))
+    # A call recorded without a message.
+    ToolCall.objects.create(
+        session=active,
+        agent=agent,
+        message=None,
+        tool_name="orphan",
+        input=0,
+        output=[],
+        is_error=True,
+        state="failed",
+        error_message="x",
+        created_at=on_the_second,
+    )
+    return {"finished": finished, "active": active}
+
+
+def assert_pages_alike(
+    api: ApiClient,
+    path: str,
+    params: dict[str, str],
+    rows: Callable[[], QuerySet],
+    schema: type[Schema],
+    ordering: tuple[str, ...] = NEWEST,
+) -> int:
+    """Walk the list two rows a page; each page is the bytes Ninja made of the model instances.
+    Returns how many rows were seen."""
+    cursor, seen = None, 0
+    while True:
+        response = api.get(path, {**params, "limit": 2, **({"cursor": cursor} if cursor else {})})
+        assert response.status_code == 200, response.content
+        page = keyset_page(rows(), ordering=ordering, cursor=cursor, size=2)
+        assert all(isinstance(item, Message | ToolCall | Session) for item in page.items)
+        expected = ninja_bytes(schema, {"items": page.items, "next_cursor": page.next_cursor})
+        assert response.content == expected
+        seen += len(page.items)
+        if page.next_cursor is None:
+            return seen
+        cursor = page.next_cursor
+
+
+def test_it_renders_messages_as_ninja_did(api: ApiClient, world: dict[str, Session]):
+    finished = world["finished"]
+    cases = [
+        ({}, {}),
+        ({"session": str(finished.pk)}, {"session": finished.pk}),
+        (
+            {"agent": str(finished.agent_id), "role": "user"},
+            {"agent": finished.agent_id, "role": "user"},
+        ),
+    ]
+    seen = [
+        assert_pages_alike(
+            api, "/messages", params, lambda f=filters: message_list(**f), MESSAGE_PAGE
+        )
+        for params, filters in cases
+    ]
+    assert seen == [5, 4, 2]
+
+
+def test_it_renders_tool_calls_as_ninja_did(api: ApiClient, world: dict[str, Session]):
+    cases = [
+        ({}, {}),
+        ({"is_error": "true"}, {"is_error": True}),
+        ({"has_approval": "true"}, {"has_approval": True}),
+        ({"session": str(world["active"].pk)}, {"session": world["active"].pk}),
+    ]
+    seen = [
+        assert_pages_alike(
+            api, "/tool-calls", params, lambda f=filters: tool_call_list(**f), TOOL_CALL_PAGE
+        )
+        for params, filters in cases
+    ]
+    assert seen == [5, 3, 1, 2]
+
+
+def test_it_renders_sessions_as_ninja_did(api: ApiClient, world: dict[str, Session]):
+    agent = world["finished"].agent_id
+    cases = [
+        ({}, SessionFilters()),
+        ({"agent": str(agent)}, SessionFilters(agent=agent)),
+        ({"status": "active"}, SessionFilters(status="active")),
+        ({"has_errors": "true"}, SessionFilters(has_errors=True)),
+    ]
+    seen = [
+        assert_pages_alike(
+            api, "/sessions", params, lambda f=filters: session_list(f), SESSION_PAGE
+        )
+        for params, filters in cases
+    ]
+    assert seen == [2, 2, 1, 2]
+    # One session through the model instance, as the detail and the writes answer it.
+    for session in world.values():
+        response = api.get(f"/sessions/{session.pk}")
+        assert response.content == ninja_bytes(SESSION, session_list().get(pk=session.pk))
+
+
+def test_it_renders_a_transcript_with_its_tool_calls_as_ninja_did(
+    api: ApiClient, world: dict[str, Session]
+):
+    session = world["finished"]
+
+    def rows() -> QuerySet:
+        calls = Prefetch("tool_calls", queryset=ToolCall.objects.order_by("id"))
+        return Message.objects.without_payloads().filter(session=session).prefetch_related(calls)
+
+    path = f"/sessions/{session.pk}/messages"
+    assert assert_pages_alike(api, path, {}, rows, TRANSCRIPT_PAGE, ordering=("seq",)) == 4
+
+
+def test_it_renders_error_groups_as_ninja_did(api: ApiClient, world: dict[str, Session]):
+    # Groups were dicts before too: only Ninja's getter around each is gone.
+    for since in ("", "2025-03-01T10:00:05Z"):
+        params = {"since": since} if since else {}
+        response = api.get("/tool-calls/errors", {**params, "limit": 1})
+        window = {"since": dt.datetime.fromisoformat(since)} if since else {}
+        page = tool_error_group_page(tool_error_groups(**window), cursor=None, size=1)
+        items = [{**row, "fingerprint": row["error_fingerprint"]} for row in page.items]
+        expected = {"items": items, "next_cursor": page.next_cursor}
+        assert response.content == ninja_bytes(ERROR_GROUP_PAGE, expected)
+        assert response.json()["next_cursor"]
+
+
+class Colour(enum.Enum):
+    RED = "red"
+
+
+def test_it_encodes_every_type_as_ninjas_encoder():
+    paris = dt.timezone(dt.timedelta(hours=2))
+    values = [
+        dt.datetime(2025, 3, 1, 10, 0, 5, tzinfo=dt.UTC),
+        dt.datetime(2025, 3, 1, 10, 0, 5, 123456, tzinfo=dt.UTC),
+        dt.datetime(2025, 3, 1, 10, 0, 5, 999, tzinfo=paris),
+        dt.datetime(2025, 3, 1, 10, 0, 5, 1),
+        dt.datetime.min,
+        dt.datetime.max.replace(tzinfo=dt.UTC),
+        dt.date(2025, 3, 1),
+        dt.time(10, 0, 5, 250000),
+        dt.timedelta(days=1, microseconds=5),
+        decimal.Decimal("1.10"),
+        uuid.UUID("00000000-0000-4000-8000-000000000001"),
+        Colour.RED,
+        gettext_lazy("Not found."),
+        sessions_api.DeletedOut(deleted={"messages": 2}),
+    ]
+    for value in values:
+        ours = json.dumps({"v": [value]}, cls=ApiJSONEncoder)
+        assert ours == json.dumps({"v": [value]}, cls=NinjaJSONEncoder), value
+    with pytest.raises(TypeError):
+        json.dumps(object(), cls=ApiJSONEncoder)
