@@ -8,10 +8,10 @@ more than the rest of the row. One local-time conversion and `strftime` do the s
 from __future__ import annotations
 
 import datetime as dt
+from html import escape
 
 from django import template
 from django.utils import timezone
-from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 register = template.Library()
@@ -36,9 +36,10 @@ def timetag(value: dt.datetime | None, style: str = "short") -> SafeString | str
         styles = ", ".join(TIME_STYLES)
         raise template.TemplateSyntaxError(f"timetag style must be one of {styles}") from None
     local = timezone.localtime(value) if timezone.is_aware(value) else value
-    return format_html(
-        '<time datetime="{}" title="{}">{}</time>',
-        local.isoformat(),
-        local.strftime("%Y-%m-%d %H:%M:%S.%f %Z").rstrip(),
-        local.strftime(shown.format(day=local.day)),
+    # One strftime for both texts, and html.escape rather than format_html: half the cost of a
+    # row's time, every value still escaped.
+    title, _, text = local.strftime(f"%Y-%m-%d %H:%M:%S.%f %Z\n{shown}").partition("\n")
+    return SafeString(
+        f'<time datetime="{escape(local.isoformat())}" title="{escape(title.rstrip())}">'
+        f"{escape(text.format(day=local.day))}</time>"
     )

@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from django.template import Context, Template, TemplateSyntaxError
 from django.test import override_settings
+from django.utils import timezone
 
 AT = dt.datetime(2026, 3, 5, 13, 4, 9, 120000, tzinfo=dt.UTC)
 
@@ -44,3 +45,23 @@ def test_no_time_renders_nothing() -> None:
 def test_an_unknown_style_is_a_template_error() -> None:
     with pytest.raises(TemplateSyntaxError, match="short, seconds, year, clock"):
         render('{% timetag at "weekday" %}', at=AT)
+
+
+class OddZone(dt.tzinfo):
+    """A zone whose name is markup: what reaches the page must still be escaped."""
+
+    def utcoffset(self, when: dt.datetime | None) -> dt.timedelta:
+        return dt.timedelta(hours=1)
+
+    def dst(self, when: dt.datetime | None) -> dt.timedelta:
+        return dt.timedelta(0)
+
+    def tzname(self, when: dt.datetime | None) -> str:
+        return '<b title="x">&'
+
+
+def test_it_escapes_what_it_writes() -> None:
+    with timezone.override(OddZone()):
+        html = render("{% timetag at %}", at=AT)
+    assert 'title="2026-03-05 14:04:09.120000 &lt;b title=&quot;x&quot;&gt;&amp;"' in html
+    assert "<b" not in html
