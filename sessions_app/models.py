@@ -32,7 +32,7 @@ class SessionQuerySet(models.QuerySet["Session"]):
         return self.select_related("agent", "user").only(*SESSION_ROW_FIELDS)
 
 
-# What `_session_row.html` reads; a field left out would cost a query per row.
+# What `_session_rows.html` reads; a field left out would cost a query per row.
 SESSION_ROW_FIELDS = (
     "name",
     "platform",
