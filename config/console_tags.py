@@ -1,5 +1,8 @@
 """Template tags of the operator console (`{% load console %}`).
 
+`{% row_url %}` is `{% url %}` for the rows of a list: one reversal per page instead of one per
+row, which on a page of fifty sessions was a fifth of the time spent rendering it.
+
 `{% timetag %}` exists for speed as much as for brevity: a transcript page shows a hundred
 messages, and three `|date` filters on each (machine time, hover title, the time you read) cost
 more than the rest of the row. One local-time conversion and `strftime` do the same work.
@@ -11,8 +14,11 @@ import datetime as dt
 from html import escape
 
 from django import template
+from django.template.context import Context
 from django.utils import timezone
 from django.utils.safestring import SafeString
+
+from config.console import RowUrl
 
 register = template.Library()
 
@@ -43,3 +49,15 @@ def timetag(value: dt.datetime | None, style: str = "short") -> SafeString | str
         f'<time datetime="{escape(local.isoformat())}" title="{escape(title.rstrip())}">'
         f"{escape(text.format(day=local.day))}</time>"
     )
+
+
+@register.simple_tag(takes_context=True)
+def row_url(context: Context, viewname: str, pk: object) -> str:
+    """`{% row_url "console:session-detail" s.pk as url %}`: `{% url %}` with an int or UUID
+    id, reversed once per template render (a page) and filled in for each row (`RowUrl`)."""
+    key = ("row_url", viewname)
+    try:
+        urls = context.render_context[key]
+    except KeyError:
+        urls = context.render_context[key] = RowUrl(viewname)
+    return urls(pk)

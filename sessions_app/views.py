@@ -19,6 +19,7 @@ from agents.selectors import agent_choices
 from config.console import (
     CappedCount,
     HtmxHttpRequest,
+    RowUrl,
     activity_charts,
     bar_chart,
     cached_stats,
@@ -429,11 +430,10 @@ def error_group(request: HtmxHttpRequest) -> HttpResponse:
         )
     except InvalidInput as exc:
         raise Http404(exc.message) from None
+    session_url = RowUrl("console:session-detail")
     for call in page.items:
         seq = call["message_seq"]
-        call["session_url"] = call["transcript_url"] = reverse(
-            "console:session-detail", args=[call["session_id"]]
-        )
+        call["session_url"] = call["transcript_url"] = session_url(call["session_id"])
         if seq is not None:
             # Start the page a few messages early so the question that led to the call shows.
             call["transcript_url"] += f"?after_seq={max(seq - 3, -1)}#m-{seq}"
