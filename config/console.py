@@ -200,6 +200,13 @@ def query_date(request: HttpRequest, name: str, *, end_of_day: bool = False) -> 
     return dt.datetime.combine(day, dt.time.min, tzinfo=timezone.get_current_timezone())
 
 
+def form_values(request: HttpRequest, names: Sequence[str]) -> dict[str, str]:
+    """A filter form's fields as the query string gives them, "" for an absent one. A template
+    lookup that misses a QueryDict costs two exceptions and a dir() (~15 µs), and an agent
+    select looks its field up once per agent."""
+    return {name: request.GET.get(name, "") for name in names}
+
+
 def query_choice(request: HttpRequest, name: str, choices: Sequence[str], default: str) -> str:
     raw = request.GET.get(name, "").strip() or default
     if raw not in choices:

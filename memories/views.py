@@ -11,6 +11,7 @@ from agents.selectors import agent_choices
 from config.console import (
     HtmxHttpRequest,
     console_view,
+    form_values,
     htmx_target,
     load_more_url,
     pretty_json,
@@ -63,7 +64,7 @@ def memory_list_view(request: HtmxHttpRequest) -> HttpResponse:
         "more_url": more_url,
         "error": error,
         "agents": [] if fragment else agent_choices(),
-        "q": request.GET,
+        "q": form_values(request, ("agent", "user", "session")),
     }
     return render_filtered_list(
         request, "memories/memory_list.html", context, fragment=fragment, error=error

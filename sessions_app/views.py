@@ -24,6 +24,7 @@ from config.console import (
     bar_chart,
     cached_stats,
     console_view,
+    form_values,
     htmx_target,
     load_more_url,
     pretty_json,
@@ -64,6 +65,19 @@ COUNT_CAP = 1000
 TRANSCRIPT_PAGE = 100
 CALL_PAGE = 50
 ERROR_GROUP_PAGE = 50
+# The session browser's filter form, as its template reads it (`q.<name>`).
+SESSION_FORM = (
+    "q",
+    "agent",
+    "status",
+    "has_errors",
+    "user",
+    "platform",
+    "created_after",
+    "created_before",
+    "meta_key",
+    "meta_value",
+)
 ERROR_WINDOWS = {"7d": 7, "30d": 30, "90d": 90}
 
 
@@ -153,7 +167,7 @@ def session_list_view(request: HtmxHttpRequest) -> HttpResponse:
         "agents": [] if fragment else agent_choices(),
         "sort": sort,
         "sorts": [("newest", "Newest"), ("messages", "Most messages"), ("errors", "Most errors")],
-        "q": request.GET,
+        "q": form_values(request, SESSION_FORM),
         "filtered": any(v for k, v in request.GET.items() if k not in ("sort", "cursor")),
         "continued": bool(request.GET.get("cursor")),
     }
@@ -406,7 +420,7 @@ def error_groups(request: HtmxHttpRequest) -> HttpResponse:
         "days": days,
         "windows": [("7d", "7 days"), ("30d", "30 days"), ("90d", "90 days"), ("all", "All time")],
         "agents": [] if fragment else agent_choices(),
-        "q": request.GET,
+        "q": form_values(request, ("agent", "tool")),
     }
     return render_filtered_list(
         request, "sessions_app/error_groups.html", context, fragment=fragment, error=error
