@@ -128,6 +128,12 @@ class ContentType(models.TextChoices):
     TOOL_RESULT = "tool_result", "Tool result"
 
 
+# Labels by value, for pages that show many rows: get_<field>_display() rebuilds its choices
+# dict on every call, which on a transcript of a hundred messages cost more than their links.
+ROLE_LABELS: dict[str, str] = dict(Role.choices)
+CONTENT_TYPE_LABELS: dict[str, str] = dict(ContentType.choices)
+
+
 class MessageQuerySet(models.QuerySet["Message"]):
     def without_payloads(self) -> MessageQuerySet:
         """Lists never carry the provider payload; it is loaded on demand."""
@@ -171,6 +177,16 @@ class Message(models.Model):
     def __str__(self) -> str:
         return f"{self.session_id} #{self.seq} {self.role}"
 
+    @property
+    def role_label(self) -> str:
+        """`get_role_display()`, read from `ROLE_LABELS`."""
+        return ROLE_LABELS.get(self.role, self.role)
+
+    @property
+    def content_type_label(self) -> str:
+        """`get_content_type_display()`, read from `CONTENT_TYPE_LABELS`."""
+        return CONTENT_TYPE_LABELS.get(self.content_type, self.content_type)
+
 
 class ToolCallState(models.TextChoices):
     PENDING = "pending", "Pending"
@@ -179,6 +195,9 @@ class ToolCallState(models.TextChoices):
     RUNNING = "running", "Running"
     COMPLETED = "completed", "Completed"
     FAILED = "failed", "Failed"
+
+
+STATE_LABELS: dict[str, str] = dict(ToolCallState.choices)
 
 
 class ToolCallQuerySet(models.QuerySet["ToolCall"]):
@@ -253,6 +272,11 @@ class ToolCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tool_name} ({self.state})"
+
+    @property
+    def state_label(self) -> str:
+        """`get_state_display()`, read from `STATE_LABELS`."""
+        return STATE_LABELS.get(self.state, self.state)
 
 
 class CheckpointQuerySet(models.QuerySet["Checkpoint"]):
