@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 
-from sessions_app.models import ToolCall
+from sessions_app.models import Message, ToolCall
 from sessions_app.services import (
     MessageIn,
     ToolCallIn,
@@ -42,6 +42,19 @@ def test_it_shows_messages_in_order_with_tool_calls_and_side_panels(viewer_clien
     assert '"order"' not in html
     call = ToolCall.objects.filter(session=session).first()
     assert reverse("console:tool-call-detail", args=[call.pk]) in html
+
+
+@override_settings(USE_THOUSAND_SEPARATOR=True, NUMBER_GROUPING=3)
+def test_it_writes_seqs_in_anchors_and_links_as_plain_digits(viewer_client: Client) -> None:
+    session = SessionFactory()
+    Message.objects.bulk_create(
+        Message(session=session, agent=session.agent, seq=seq, role="user", text_content="Hi")
+        for seq in range(1000, 1101)
+    )
+    html = viewer_client.get(url(session, after_seq=999)).content.decode()
+    assert 'id="m-1000"' in html and 'href="#m-1000"' in html and ">#1000</a>" in html
+    assert "?after_seq=1099" in html  # the next page
+    assert "m-1," not in html and "after_seq=1," not in html
 
 
 def test_it_pages_long_transcripts(viewer_client: Client) -> None:
