@@ -102,3 +102,9 @@ def test_it_runs_a_fixed_number_of_queries(
     # Cached for a minute: 1-4 auth, 5 the agent, 6 latest sessions, 7 memories.
     with django_assert_num_queries(7):
         viewer_client.get(detail(agent))
+
+
+def test_it_groups_the_digits_of_an_agents_big_totals(viewer_client: Client) -> None:
+    agent = AgentFactory()
+    SessionFactory(agent=agent, message_count=1_234_567)
+    assert "<strong>1,234,567</strong>" in viewer_client.get(detail(agent)).content.decode()

@@ -77,3 +77,10 @@ def test_it_caches_the_numbers_for_a_minute_and_says_as_of_when(viewer_client: C
     assert again.context["stats"]["sessions"] == first.context["stats"]["sessions"] == 0
     assert "Brand new" in again.content.decode()  # the latest sessions are live
     assert "as of <time" in again.content.decode()
+
+
+def test_it_groups_the_digits_of_big_totals(viewer_client: Client) -> None:
+    SessionFactory(message_count=1_234_567, tool_call_count=20_480, error_count=1_024)
+    html = viewer_client.get(URL).content.decode()
+    assert "<strong>1,234,567</strong>" in html
+    assert "<strong>20,480</strong><small>1,024 failed</small>" in html
