@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -178,8 +179,15 @@ def compare(paths: list[Path]) -> str:
             slower = factor if unit == "ms" else 1 / factor if factor else math.inf
             growth = f"{factor:.2f}x" + ("" if slower <= GROWTH or unit != "ms" else " MISS")
             if any(q is not None for q in queries):  # rates have no query count
-                same = len(set(queries)) == 1
-                same_queries = "same" if same else "GROW " + "/".join(map(str, queries))
+                counts = "/".join(map(str, queries))
+                # Fewer at scale is no miss: the admin's exact count of a small table becomes the
+                # planner's estimate past its window.
+                if any(b > a for a, b in pairwise(queries)):
+                    same_queries = f"GROW {counts}"
+                elif len(set(queries)) > 1:
+                    same_queries = f"fewer {counts}"
+                else:
+                    same_queries = "same"
         lines.append(
             [
                 first["title"],
@@ -197,7 +205,7 @@ def compare(paths: list[Path]) -> str:
     out.append("")
     out.append(
         f"growth: Logdeck's median at {scales[-1]} over {scales[0]} (target for pages: <= "
-        f"{GROWTH}x); queries: the query count at every scale (target: the same). For rates "
+        f"{GROWTH}x); queries: the query count at every scale (target: never more). For rates "
         "(msgs/s, rows/s) growth is the largest scale's rate over the smallest's."
     )
     return "\n".join(out)

@@ -79,20 +79,35 @@ def test_it_judges_rows_against_the_targets() -> None:
 def test_it_compares_runs_at_several_scales(tmp_path: Path) -> None:
     paths = []
     for scale, messages, median, queries in (("1m", 10**6, 4.5, 3), ("10k", 10**4, 2.0, 3)):
-        figure = Figure(median_ms=median, p95_ms=median, queries=queries)
-        result = {
-            "scale": scale,
-            "dataset": {"messages": messages},
-            "rows": [row("x", "a page", "page1", {"logdeck": figure, "stock": Figure(),
-                                                  "floor": Figure()})],
-        }  # fmt: skip
         paths.append(tmp_path / f"{scale}.json")
-        paths[-1].write_text(json.dumps(result))
+        paths[-1].write_text(json.dumps(one_page_run(scale, messages, median, queries)))
 
     text = compare(paths)
 
     assert text.index("10k") < text.index("1m")  # ordered by size, whatever the argument order
     assert "2.25x MISS" in text and "same" in text
+
+
+@pytest.mark.parametrize(
+    ("small", "large", "label"), [(5, 6, "GROW 5/6"), (6, 5, "fewer 6/5"), (5, 5, "same")]
+)
+def test_it_flags_only_query_counts_that_grow(
+    tmp_path: Path, small: int, large: int, label: str
+) -> None:
+    paths = [tmp_path / "10k.json", tmp_path / "1m.json"]
+    paths[0].write_text(json.dumps(one_page_run("10k", 10**4, 2.0, small)))
+    paths[1].write_text(json.dumps(one_page_run("1m", 10**6, 2.0, large)))
+    assert label in compare(paths)
+
+
+def one_page_run(scale: str, messages: int, median: float, queries: int) -> dict:
+    figure = Figure(median_ms=median, p95_ms=median, queries=queries)
+    return {
+        "scale": scale,
+        "dataset": {"messages": messages},
+        "rows": [row("x", "a page", "page1", {"logdeck": figure, "stock": Figure(),
+                                              "floor": Figure()})],
+    }  # fmt: skip
 
 
 @pytest.mark.postgres
