@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.db import connection
 
 from sessions_app.models import Message, Session, ToolCall
 from tests.api.conftest import ApiClient, assert_error
@@ -126,6 +125,24 @@ def test_it_keeps_a_batch_all_or_nothing_on_a_duplicate_call_id(api: ApiClient, 
     assert not Message.objects.exists() and not ToolCall.objects.exists()
 
 
+def test_it_answers_409_for_a_call_id_stored_before_and_appends_after(
+    api: ApiClient, session: Session
+):
+    # On PostgreSQL the unique constraint finds it in the middle of the insert: the same answer
+    # as the lookup's, nothing kept, and the next append goes in.
+    api.post(f"/sessions/{session.pk}/messages", {"messages": exchange()})
+    batch = [{"role": "user", "text_content": "again"}, {**exchange(2)[1], "seq": None}]
+    batch[1]["tool_calls"] = [{**batch[1]["tool_calls"][0], "call_id": "call_0"}]
+    response = api.post(f"/sessions/{session.pk}/messages", {"messages": batch})
+    error = assert_error(response, 409, "tool_calls")
+    assert error["message"] == "A tool call_id is used twice in this session."
+    assert Message.objects.count() == 2 and ToolCall.objects.count() == 1
+    response = api.post(f"/sessions/{session.pk}/messages", {"messages": exchange(2)})
+    assert response.status_code == 201
+    session.refresh_from_db()
+    assert (session.message_count, session.tool_call_count, session.error_count) == (4, 2, 2)
+
+
 def test_it_imports_past_messages_with_their_time(api: ApiClient, session: Session):
     batch = [
         {"role": "user", "text_content": "old", "created_at": "2024-03-01T10:00:00Z"},
@@ -157,10 +174,11 @@ def test_it_appends_in_a_fixed_number_of_queries(
         }
         for i in range(size)
     ]
-    # The key; the savepoint pair; lock the session; the duplicate call_id check; (PostgreSQL:
-    # the new ids); insert messages; insert tool calls; the daily activity; the tool calls by
-    # state; the counters. The answer is built from the rows in hand, without reading them back.
-    with django_assert_num_queries(11 if connection.vendor == "postgresql" else 10):
+    # The key; the savepoint pair; lock the session; the new ids (PostgreSQL, whose unique
+    # constraint finds a call_id stored before) or the call_id check (SQLite); insert messages;
+    # insert tool calls; the daily activity; the tool calls by state; the counters. The answer
+    # is built from the rows in hand, without reading them back.
+    with django_assert_num_queries(10):
         response = api.post(f"/sessions/{session.pk}/messages", {"messages": batch})
     assert response.json()["created"] == size
     assert Message.objects.filter(session=session).count() == size
