@@ -268,6 +268,13 @@ class ToolCall(models.Model):
                 condition=Q(is_error=True),
                 name="toolcall_error_created_idx",
             ),
+            # A session's latest failure in a group, looked up by every append, edit or delete
+            # of a failed call (the error-group rollup); without it, all the session's calls.
+            models.Index(
+                fields=["session", "tool_name", "error_fingerprint", "created_at"],
+                condition=Q(is_error=True),
+                name="toolcall_session_error_idx",
+            ),
         ]
 
     def __str__(self) -> str:
