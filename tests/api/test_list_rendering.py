@@ -302,3 +302,16 @@ def test_it_encodes_every_type_as_ninjas_encoder():
         assert ours == json.dumps({"v": [value]}, cls=NinjaJSONEncoder), value
     with pytest.raises(TypeError):
         json.dumps(object(), cls=ApiJSONEncoder)
+
+
+def test_it_writes_a_repeated_time_or_id_as_ninjas_encoder_each_time():
+    # Each distinct value is written once per response; equal instants at other offsets differ.
+    utc = dt.datetime(2025, 3, 1, 8, 0, 5, 123456, tzinfo=dt.UTC)
+    paris = utc.astimezone(dt.timezone(dt.timedelta(hours=2)))
+    ids = [uuid.UUID("00000000-0000-4000-8000-000000000001"), uuid.uuid4()]
+    body = {"v": [utc, paris, utc.replace(tzinfo=None), *ids, paris, utc, *ids]}
+    assert json.dumps(body, cls=ApiJSONEncoder) == json.dumps(body, cls=NinjaJSONEncoder)
+    assert json.loads(json.dumps(body, cls=ApiJSONEncoder))["v"][:2] == [
+        "2025-03-01T08:00:05.123Z",
+        "2025-03-01T10:00:05.123+02:00",
+    ]
