@@ -326,18 +326,19 @@ def message_append(*, session_id: uuid.UUID | str, messages: Sequence[MessageIn]
     _call_ids_check(calls_out)
     _messages_insert(rows, calls)
 
-    # Per-batch bookkeeping, in the transaction that adds the rows it counts.
-    daily_activity_add(activity_of_rows(messages=rows, tool_calls=calls_out))
-    error_groups_add(calls_out)
-    tool_states_add(tool_states_of_rows(calls_out))
-
+    # Per-batch bookkeeping, in the transaction that adds the rows it counts: the rollups, then
+    # the session's counters, sent together.
+    bookkeeping = [
+        *_daily_activity_upserts(activity_of_rows(messages=rows, tool_calls=calls_out)),
+        *_error_group_upserts(calls_out),
+        *_tool_state_upserts(tool_states_of_rows(calls_out)),
+    ]
     if rows:
         errors = sum(1 for c in calls_out if c.is_error)
         last = max(max(r.created_at for r in rows), session.last_activity_at)
-        # Written out, like the lock: the ORM's UPDATE took as long to build as to run.
         table = connection.ops.quote_name(Session._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.execute(
+        bookkeeping.append(
+            (
                 f"UPDATE {table} SET message_count = message_count + %s, "
                 "tool_call_count = tool_call_count + %s, error_count = error_count + %s, "
                 "last_activity_at = %s, updated_at = %s WHERE id = %s",
@@ -350,6 +351,8 @@ def message_append(*, session_id: uuid.UUID | str, messages: Sequence[MessageIn]
                     Session._meta.pk.get_db_prep_value(session.pk, connection),
                 ],
             )
+        )
+    _execute_in_order(bookkeeping)
 
     created = iter(zip(rows, calls, strict=True))
     result = [replayed[i] if i in replayed else next(created) for i in range(len(messages))]
@@ -696,6 +699,31 @@ def messages_delete(*, messages: Any) -> int:
     return deleted
 
 
+Statement = tuple[str, list[Any]]  # SQL and its values
+
+
+def _execute_in_order(statements: Sequence[Statement]) -> None:
+    """Run writes in their order: on PostgreSQL as one string in one round trip (psycopg binds
+    the values client-side, as Django has it, and sends several statements at once); elsewhere
+    each run of the same statement as one executemany."""
+    if not statements:
+        return
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and not connection.settings_dict["OPTIONS"].get(
+            "server_side_binding"
+        ):
+            cursor.execute(
+                "; ".join(sql for sql, _ in statements),
+                [value for _, values in statements for value in values],
+            )
+            return
+        start = 0
+        for end in range(1, len(statements) + 1):
+            if end == len(statements) or statements[end][0] != statements[start][0]:
+                cursor.executemany(statements[start][0], [p for _, p in statements[start:end]])
+                start = end
+
+
 # --- Daily activity ---------------------------------------------------------------------------
 # The charts' per-day numbers live in DailyActivity, changed by every write above in the same
 # transaction as the rows they count (a delete subtracts what it removes).
@@ -757,13 +785,11 @@ def activity_of_queryset(*, messages: Any = None, tool_calls: Any = None) -> Act
 def daily_activity_add(deltas: ActivityDeltas, *, sign: int = 1) -> None:
     """Add (or subtract) per-day counts: one upsert per (agent, day), in a fixed order so that
     concurrent writers lock the same rows in the same order."""
-    rows = [
-        (agent_id, day.isoformat(), sign * m, sign * c, sign * e)
-        for (agent_id, day), (m, c, e) in sorted(deltas.items())
-        if (m, c, e) != (0, 0, 0)
-    ]
-    if not rows:
-        return
+    _execute_in_order(_daily_activity_upserts(deltas, sign=sign))
+
+
+def _daily_activity_upserts(deltas: ActivityDeltas, *, sign: int = 1) -> list[Statement]:
+    """The statements daily_activity_add runs, for a caller that sends them with others."""
     table = connection.ops.quote_name(DailyActivity._meta.db_table)
     sql = (
         f"INSERT INTO {table} (agent_id, day, messages, tool_calls, tool_errors) "
@@ -772,8 +798,11 @@ def daily_activity_add(deltas: ActivityDeltas, *, sign: int = 1) -> None:
         f"tool_calls = {table}.tool_calls + excluded.tool_calls, "
         f"tool_errors = {table}.tool_errors + excluded.tool_errors"
     )
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+    return [
+        (sql, [agent_id, day.isoformat(), sign * m, sign * c, sign * e])
+        for (agent_id, day), (m, c, e) in sorted(deltas.items())
+        if (m, c, e) != (0, 0, 0)
+    ]
 
 
 @transaction.atomic
@@ -812,16 +841,19 @@ def tool_states_of_queryset(tool_calls: Any) -> StateDeltas:
 def tool_states_add(deltas: StateDeltas, *, sign: int = 1) -> None:
     """Add (or subtract) calls per (agent, state): one upsert each, in a fixed order so that
     concurrent writers lock the same rows in the same order."""
-    rows = [(agent_id, state, sign * n) for (agent_id, state), n in sorted(deltas.items()) if n]
-    if not rows:
-        return
+    _execute_in_order(_tool_state_upserts(deltas, sign=sign))
+
+
+def _tool_state_upserts(deltas: StateDeltas, *, sign: int = 1) -> list[Statement]:
+    """The statements tool_states_add runs, for a caller that sends them with others."""
     table = connection.ops.quote_name(ToolStateCount._meta.db_table)
     sql = (
         f"INSERT INTO {table} (agent_id, state, calls) VALUES (%s, %s, %s) "
         f"ON CONFLICT (agent_id, state) DO UPDATE SET calls = {table}.calls + excluded.calls"
     )
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+    return [
+        (sql, [agent_id, state, sign * n]) for (agent_id, state), n in sorted(deltas.items()) if n
+    ]
 
 
 def _tool_state_change(call: ToolCall, state_was: str) -> None:
@@ -955,23 +987,19 @@ def _moment(value: dt.datetime) -> Any:
     return connection.ops.adapt_datetimefield_value(value)
 
 
-def _execute_runs(statements: list[tuple[str, list[Any]]]) -> None:
-    """Run statements in their order, each run of the same statement as one executemany."""
-    with connection.cursor() as cursor:
-        start = 0
-        for end in range(1, len(statements) + 1):
-            if end == len(statements) or statements[end][0] != statements[start][0]:
-                cursor.executemany(statements[start][0], [p for _, p in statements[start:end]])
-                start = end
-
-
 def error_groups_add(tool_calls: Sequence[ToolCall]) -> None:
     """Count stored calls that failed into their groups' days (others in `tool_calls` are left
     out): one upsert per (agent, group, day), in key order so that concurrent writers lock the
     same rows in the same order."""
+    _execute_in_order(_error_group_upserts(tool_calls))
+
+
+def _error_group_upserts(tool_calls: Sequence[ToolCall]) -> list[Statement]:
+    """The statements error_groups_add runs, for a caller that sends them with others; the
+    sessions' earlier failures in the groups are read here, when the statements are built."""
     failed = [call for call in tool_calls if call.is_error]
     if not failed:
-        return
+        return []
     added: dict[GroupDayKey, _GroupDay] = {}
     newest: dict[SessionGroup, ToolCall] = {}
     for call in failed:
@@ -1012,7 +1040,7 @@ def error_groups_add(tool_calls: Sequence[ToolCall]) -> None:
     )
     # A session's hit moving to a later day leaves an earlier day that has its row already.
     shift = f"UPDATE {table} SET sessions = sessions + %s WHERE {_GROUP_DAY_KEY}"
-    statements: list[tuple[str, list[Any]]] = []
+    statements: list[Statement] = []
     for key in sorted(added.keys() | {k for k, n in sessions.items() if n}):
         day = added.get(key)
         if day is None:
@@ -1031,7 +1059,7 @@ def error_groups_add(tool_calls: Sequence[ToolCall]) -> None:
                 ],
             )
         )
-    _execute_runs(statements)
+    return statements
 
 
 def error_groups_of_rows(tool_calls: Sequence[ToolCall]) -> list[RemovedFailures]:
@@ -1145,7 +1173,7 @@ def error_groups_remove(
     )
     shift = f"UPDATE {table} SET sessions = sessions + %s WHERE {_GROUP_DAY_KEY}"
     empty = f"DELETE FROM {table} WHERE {_GROUP_DAY_KEY}"
-    statements: list[tuple[str, list[Any]]] = []
+    statements: list[Statement] = []
     for key in keys:
         params = _group_day_params(key)
         if key not in touched:
@@ -1169,7 +1197,7 @@ def error_groups_remove(
             )
     # The rows are locked already: grouping the statements by kind cannot deadlock.
     statements.sort(key=lambda statement: statement[0])
-    _execute_runs(statements)
+    _execute_in_order(statements)
 
 
 def _error_groups_change(was: list[RemovedFailures], message_was: str, call: ToolCall) -> None:
