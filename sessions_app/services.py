@@ -12,6 +12,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -97,6 +98,45 @@ def _lock_session(session_id: uuid.UUID | str) -> Session:
     return session
 
 
+# The rows of a batch are built positionally, in the models' field order: Django's fast path,
+# half the time of keywords (0.5 ms for 100 messages and their calls). These pin the order.
+MESSAGE_FIELDS = (
+    "id",
+    "session_id",
+    "agent_id",
+    "seq",
+    "role",
+    "content_type",
+    "text_content",
+    "media_url",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "raw",
+    "created_at",
+)
+TOOL_CALL_FIELDS = (
+    "id",
+    "session_id",
+    "agent_id",
+    "message_id",
+    "call_id",
+    "tool_name",
+    "input",
+    "output",
+    "state",
+    "is_error",
+    "error_message",
+    "error_fingerprint",
+    "approval",
+    "duration_ms",
+    "created_at",
+    "finished_at",
+)
+assert tuple(f.attname for f in Message._meta.concrete_fields) == MESSAGE_FIELDS
+assert tuple(f.attname for f in ToolCall._meta.concrete_fields) == TOOL_CALL_FIELDS
+
+
 def _tool_call_is_error(call: ToolCallIn) -> bool:
     return call.is_error or call.state in FAILED_STATES
 
@@ -108,22 +148,23 @@ def _tool_call_row(
     that has ended without a finish time of its own is taken to have ended at `at`."""
     is_error = _tool_call_is_error(call)
     ended = is_error or call.state in FINAL_STATES
-    return ToolCall(
-        session_id=session.pk,
-        agent_id=session.agent_id,
-        message_id=message_id,
-        call_id=call.call_id,
-        tool_name=call.tool_name,
-        input=call.input,
-        output=call.output,
-        state=ToolCallState.FAILED if is_error and call.state in FINAL_STATES else call.state,
-        is_error=is_error,
-        error_message=call.error_message,
-        error_fingerprint=error_fingerprint(call.error_message) if is_error else "",
-        approval=call.approval,
-        duration_ms=call.duration_ms,
-        created_at=call.created_at or at,
-        finished_at=call.finished_at or (at if ended else None),
+    return ToolCall(  # positionally, in TOOL_CALL_FIELDS order
+        None,  # the id, given on insert
+        session.pk,
+        session.agent_id,
+        message_id,
+        call.call_id,
+        call.tool_name,
+        call.input,
+        call.output,
+        ToolCallState.FAILED if is_error and call.state in FINAL_STATES else call.state,
+        is_error,
+        call.error_message,
+        error_fingerprint(call.error_message) if is_error else "",
+        call.approval,
+        call.duration_ms,
+        call.created_at or at,
+        call.finished_at or (at if ended else None),
     )
 
 
@@ -300,19 +341,20 @@ def message_append(*, session_id: uuid.UUID | str, messages: Sequence[MessageIn]
                 f"seq {message.seq} would leave a gap: the next seq in this session is {next_seq}.",
                 field=f"messages.{i}.seq",
             )
-        row = Message(
-            session_id=session.pk,
-            agent_id=session.agent_id,
-            seq=next_seq,
-            role=message.role,
-            content_type=message.content_type,
-            text_content=message.text_content,
-            media_url=message.media_url,
-            model=message.model,
-            input_tokens=message.input_tokens,
-            output_tokens=message.output_tokens,
-            raw=message.raw,
-            created_at=message.created_at or now,
+        row = Message(  # positionally, in MESSAGE_FIELDS order
+            None,  # the id, given on insert
+            session.pk,
+            session.agent_id,
+            next_seq,
+            message.role,
+            message.content_type,
+            message.text_content,
+            message.media_url,
+            message.model,
+            message.input_tokens,
+            message.output_tokens,
+            message.raw,
+            message.created_at or now,
         )
         rows.append(row)
         calls.append(
@@ -455,18 +497,15 @@ def _copy(model: type[Model], objects: Sequence[Model]) -> None:
         f"COPY {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
         " FROM STDIN"
     )
-    as_is = [f.get_internal_type() in _COPIED_AS_IS for f in fields]
+    values = attrgetter(*(f.attname for f in fields))  # a row's values, in one call
+    prepared = [(i, f) for i, f in enumerate(fields) if f.get_internal_type() not in _COPIED_AS_IS]
     # Django's cursor logs COPY like any query (query counts in tests and in the benchmark).
     with db.cursor() as cursor, db.wrap_database_errors, cursor.copy(sql) as copy:
         for obj in objects:
-            copy.write_row(
-                [
-                    getattr(obj, f.attname)
-                    if plain
-                    else f.get_db_prep_save(f.pre_save(obj, True), db)
-                    for f, plain in zip(fields, as_is, strict=True)
-                ]
-            )
+            row = list(values(obj))
+            for i, f in prepared:
+                row[i] = f.get_db_prep_save(f.pre_save(obj, True), db)
+            copy.write_row(row)
     for obj in objects:
         obj._state.adding = False
         obj._state.db = db.alias
