@@ -181,6 +181,18 @@ def test_it_keeps_the_first_last_and_sample_of_what_is_left():
     )
 
 
+def test_it_keeps_hostile_text_exact_through_the_rollup_writes():
+    # On PostgreSQL the rollup writes of an append go as one string, values bound client-side.
+    hostile = "100% failed: %s %(x)s '; DROP TABLE x; -- \\ \t\n \u00e9t\u00e9 \U0001f600"
+    session = SessionFactory()
+    _fail(session, "pct%tool'; --", hostile)
+    _fail(session, "pct%tool'; --", hostile, days_ago=1)
+    _assert_exact()
+    group = _group()
+    assert (group["tool_name"], group["sample_message"]) == ("pct%tool'; --", hostile)
+    assert (group["count"], group["sessions"]) == (2, 1)
+
+
 def test_it_takes_an_agents_rows_with_it():
     agent = AgentFactory()
     _fail(SessionFactory(agent=agent), "search", "Index 3 offline")
