@@ -10,6 +10,7 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from agents.models import ApiKey, User
+from agents.selectors import api_key_authenticate
 from agents.services import api_key_create
 from tests.api.conftest import ApiClient, assert_error
 from tests.api.operations import LABELS, World, call, make_world, operation
@@ -166,3 +167,16 @@ def test_it_refuses_a_key_for_an_end_user_on_the_command_line(end_user: User):
 
     with pytest.raises(CommandError, match="operators"):
         call_command("create_api_key", user=end_user.email, scope="write")
+
+
+def test_it_finds_a_key_and_its_operator_in_one_query(
+    write_secret: str, operator: User, django_assert_num_queries
+):
+    ApiKey.objects.update(last_used_at=timezone.now())  # no bookkeeping write in this request
+    with django_assert_num_queries(1):
+        key = api_key_authenticate(secret=write_secret)
+    assert key is not None and key.name == "runtime" and key.can_write
+    assert key.user.pk == operator.pk and key.user.is_active
+    with django_assert_num_queries(1):  # the rest of the operator loads only when asked for
+        assert key.user.email == operator.email
+    assert api_key_authenticate(secret=write_secret + "x") is None
