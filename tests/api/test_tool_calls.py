@@ -105,9 +105,12 @@ def test_it_groups_errors_by_tool_and_fingerprint(api: ApiClient, session: Sessi
 
 
 def test_it_groups_errors_in_any_window(api: ApiClient, django_assert_num_queries):
-    session = SessionFactory(created_at=timezone.now() - dt.timedelta(days=2))
-    for days_ago, hours_ago in ((2, 0), (0, 3), (0, 1)):
-        at = timezone.now() - dt.timedelta(days=days_ago, hours=hours_ago)
+    now = timezone.now()
+    midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = now - midnight  # the failures fall inside today at whatever hour the test runs
+    session = SessionFactory(created_at=midnight - dt.timedelta(days=2))
+    two_days_ago = midnight - dt.timedelta(days=2) + today / 2
+    for at in (two_days_ago, midnight + today / 4, midnight + today * 3 / 4):
         message_append(
             session_id=session.pk,
             messages=[
@@ -120,20 +123,19 @@ def test_it_groups_errors_in_any_window(api: ApiClient, django_assert_num_querie
                 )
             ],
         )
-    midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    between = (midnight + today / 2).isoformat()  # between today's two failures
     cases = {
         # From a midnight on: summed from the day rows.
         midnight.isoformat(): (2, 1),
         (midnight - dt.timedelta(days=2)).isoformat(): (3, 1),
         # Any other moment cuts a day: the failing calls themselves are grouped.
-        (timezone.now() - dt.timedelta(hours=2)).isoformat(): (1, 1),
+        between: (1, 1),
     }
     for since, (count, sessions) in cases.items():
         with django_assert_num_queries(2):  # 1: the key, 2: one page of groups
             [group] = api.get("/tool-calls/errors", {"since": since}).json()["items"]
         assert (group["count"], group["sessions"]) == (count, sessions), since
-    until = (timezone.now() - dt.timedelta(hours=2)).isoformat()
-    [group] = api.get("/tool-calls/errors", {"until": until}).json()["items"]
+    [group] = api.get("/tool-calls/errors", {"until": between}).json()["items"]
     assert group["count"] == 2
 
 
