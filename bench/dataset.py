@@ -21,6 +21,7 @@ from typing import IO, Any
 import psycopg
 
 from sessions_app.fingerprints import error_fingerprint
+from sessions_app.services import MESSAGE_FIELDS, TOOL_CALL_FIELDS
 
 DATASET_VERSION = 6
 SEED = 20261122
@@ -413,47 +414,8 @@ def build(conn: psycopg.Connection, messages: int, *, log: Any = print) -> Datas
                 "error_count",
             ],
         )
-        message_file = CopyFile(
-            directory,
-            "sessions_app_message",
-            [
-                "id",
-                "session_id",
-                "agent_id",
-                "seq",
-                "role",
-                "content_type",
-                "text_content",
-                "media_url",
-                "model",
-                "input_tokens",
-                "output_tokens",
-                "raw",
-                "created_at",
-            ],
-        )
-        calls = CopyFile(
-            directory,
-            "sessions_app_toolcall",
-            [
-                "id",
-                "session_id",
-                "agent_id",
-                "message_id",
-                "call_id",
-                "tool_name",
-                "input",
-                "output",
-                "state",
-                "is_error",
-                "error_message",
-                "error_fingerprint",
-                "approval",
-                "duration_ms",
-                "created_at",
-                "finished_at",
-            ],
-        )
+        message_file = CopyFile(directory, "sessions_app_message", list(MESSAGE_FIELDS))
+        calls = CopyFile(directory, "sessions_app_toolcall", list(TOOL_CALL_FIELDS))
         checkpoints = CopyFile(
             directory,
             "sessions_app_checkpoint",

@@ -550,45 +550,17 @@ def session_delete_op(request: HttpRequest, session_id: uuid.UUID) -> dict[str, 
 # --- messages --------------------------------------------------------------------------------
 
 
-# The batch append answers with the rows it has just stored, built here field by field rather
+# The batch append answers with the rows it has just stored, read by the lists' columns rather
 # than validated by Ninja against MessageWithCallsOut: validating 100 messages with their tool
 # calls again took longer than storing them. A test holds the two renderings equal.
 def _tool_call_out(call: ToolCall) -> dict[str, Any]:
-    return {
-        "id": call.pk,
-        "session": call.session_id,
-        "message": call.message_id,
-        "call_id": call.call_id,
-        "tool_name": call.tool_name,
-        "input": call.input,
-        "output": call.output,
-        "state": call.state,
-        "is_error": call.is_error,
-        "error_message": call.error_message,
-        "error_fingerprint": call.error_fingerprint,
-        "approval": call.approval,
-        "duration_ms": call.duration_ms,
-        "created_at": call.created_at,
-        "finished_at": call.finished_at,
-    }
+    return {name: getattr(call, attname) for name, attname in TOOL_CALL_COLUMNS.items()}
 
 
 def _message_out(message: Message, calls: list[ToolCall]) -> dict[str, Any]:
-    return {
-        "id": message.pk,
-        "session": message.session_id,
-        "agent": message.agent_id,
-        "seq": message.seq,
-        "role": message.role,
-        "content_type": message.content_type,
-        "text_content": message.text_content,
-        "media_url": message.media_url,
-        "model": message.model,
-        "input_tokens": message.input_tokens,
-        "output_tokens": message.output_tokens,
-        "created_at": message.created_at,
-        "tool_calls": [_tool_call_out(call) for call in calls],
-    }
+    out = {name: getattr(message, attname) for name, attname in MESSAGE_COLUMNS.items()}
+    out["tool_calls"] = [_tool_call_out(call) for call in calls]
+    return out
 
 
 def _message_in(message: MessageBody) -> MessageIn:
