@@ -37,6 +37,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from config.admin_paging import planner_row_estimate
 from config.api_schemas import INT32_MAX
 from config.errors import InvalidInput, NotFound
 from config.keyset import Page, encode_cursor
@@ -100,16 +101,16 @@ def text_is_common(q: str) -> bool:
     """
     if not q or connection.vendor != "postgresql":
         return False
-    table = Message._meta.db_table
+    total = planner_row_estimate(Message, connection.alias)
     with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {table} WHERE {_FTS_MATCH}", [q])
+        cursor.execute(
+            f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {Message._meta.db_table} WHERE {_FTS_MATCH}", [q]
+        )
         plan = cursor.fetchone()[0]
-        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table])
-        total = cursor.fetchone()[0]
     if isinstance(plan, str):  # json, not jsonb: psycopg may hand over the text
         plan = json.loads(plan)
     hits = plan[0]["Plan"]["Plan Rows"]
-    if total <= 0:  # never analysed: no statistics to trust, so no walk
+    if not total:  # never analysed (or empty): no statistics to trust, so no walk
         return False
     return hits * hits > _WALK_MESSAGE_COST * _PAGE_ROWS * total
 
