@@ -27,22 +27,27 @@ class SessionQuerySet(models.QuerySet["Session"]):
         return self.filter(agent=agent)
 
     def as_rows(self) -> SessionQuerySet:
-        """Only the columns a list row shows, with its agent's name and its user's email: no
-        metadata, agent configuration or prompt is read and decoded for a list."""
-        return self.select_related("agent", "user").only(*SESSION_ROW_FIELDS)
+        """Dicts of the columns a list row shows, with its agent's name and its
+        user's email: no metadata, agent configuration or prompt is read and decoded for a list,
+        and no model instance is built for a row that a template only reads."""
+        return self.values(
+            *SESSION_ROW_FIELDS, agent_name=F("agent__name"), user_email=F("user__email")
+        )
 
 
-# What `_session_rows.html` reads; a field left out would cost a query per row.
+# What `_session_rows.html` reads besides the agent's name and the user's email; the sort keys of
+# `SESSION_SORTS`, which a cursor is made of, are among them.
 SESSION_ROW_FIELDS = (
+    "id",
     "name",
     "platform",
+    "agent_id",
+    "user_id",
     "created_at",
     "finished_at",
     "message_count",
     "tool_call_count",
     "error_count",
-    "agent__name",
-    "user__email",
 )
 
 
@@ -108,11 +113,6 @@ class Session(models.Model):
     @property
     def is_active(self) -> bool:
         return self.finished_at is None
-
-    @property
-    def short_id(self) -> str:
-        """The id's first block: enough to tell sessions apart at a glance."""
-        return str(self.id)[:8]
 
 
 class Role(models.TextChoices):

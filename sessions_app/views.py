@@ -131,7 +131,7 @@ def _session_filters(request: HtmxHttpRequest) -> SessionFilters:
 def session_list_view(request: HtmxHttpRequest) -> HttpResponse:
     """Sessions filtered and sorted as the query string says, 50 at a time by keyset."""
     error = None
-    page: Page[Session] = Page(items=[], next_cursor=None)
+    page: Page[dict[str, Any]] = Page(items=[], next_cursor=None)
     total: CappedCount | None = None
     sort = "newest"
     try:
@@ -147,7 +147,7 @@ def session_list_view(request: HtmxHttpRequest) -> HttpResponse:
         listed = sessions.annotate(matches=Window(Count("pk"))) if count_inline else sessions
         page = keyset_page(listed, ordering=SESSION_SORTS[sort], cursor=cursor, size=SESSION_PAGE)
         if count_inline:
-            matches = page.items[0].matches if page.items else 0
+            matches = page.items[0]["matches"] if page.items else 0
             total = CappedCount(min(matches, COUNT_CAP + 1), COUNT_CAP)
         elif common and cursor is None:
             total = CappedCount(len(page.items) + page.has_more, SESSION_PAGE)

@@ -22,7 +22,7 @@ URL = reverse("console:session-list")
 
 
 def names(response) -> list[str]:
-    return [s.name for s in response.context["sessions"]]
+    return [s["name"] for s in response.context["sessions"]]
 
 
 def test_it_lists_sessions_newest_first(viewer_client: Client) -> None:
@@ -142,10 +142,34 @@ def test_it_returns_403_without_view_permission(outsider_client: Client) -> None
 
 
 def test_it_escapes_hostile_names(viewer_client: Client) -> None:
-    SessionFactory(name=HOSTILE, platform=HOSTILE, agent=AgentFactory(name=HOSTILE))
+    SessionFactory(
+        name=HOSTILE,
+        platform=HOSTILE,
+        agent=AgentFactory(name=HOSTILE),
+        user=UserFactory(email=HOSTILE),
+    )
     html = viewer_client.get(URL).content.decode()
     assert_inert(html)
-    assert re.search(r"&lt;img src=x onerror=alert\(1\)&gt;", html)
+    # The row's name, agent, user and platform, and the agent in the filter's choices.
+    assert len(re.findall(r"&lt;img src=x onerror=alert\(1\)&gt;", html)) == 5
+
+
+def test_a_row_shows_the_session_its_agent_and_its_user(viewer_client: Client) -> None:
+    agent = AgentFactory(name="billing-bot")
+    known = SessionFactory(name="known", agent=agent, user=UserFactory(email="ann@example.com"))
+    anonymous = SessionFactory(name="anonymous", agent=agent, user=None)
+    html = viewer_client.get(URL).content.decode()
+    for session in (known, anonymous):
+        detail = reverse("console:session-detail", args=[session.pk])
+        assert f'href="{detail}"' in html
+        assert f'<div class="sub mono">{str(session.pk)[:8]}</div>' in html
+    agent_link = reverse("console:agent-detail", args=[agent.pk])
+    assert html.count(f'<a href="{agent_link}">billing-bot</a>') == 2
+    rows = html.split("<tr")
+    known_row = next(r for r in rows if ">known</a>" in r)
+    anonymous_row = next(r for r in rows if ">anonymous</a>" in r)
+    assert "ann@example.com" in known_row
+    assert '<span class="muted">—</span>' in anonymous_row
 
 
 @pytest.mark.parametrize("rows", [10, 1000])
