@@ -177,16 +177,6 @@ class Message(models.Model):
     def __str__(self) -> str:
         return f"{self.session_id} #{self.seq} {self.role}"
 
-    @property
-    def role_label(self) -> str:
-        """`get_role_display()`, read from `ROLE_LABELS`."""
-        return ROLE_LABELS.get(self.role, self.role)
-
-    @property
-    def content_type_label(self) -> str:
-        """`get_content_type_display()`, read from `CONTENT_TYPE_LABELS`."""
-        return CONTENT_TYPE_LABELS.get(self.content_type, self.content_type)
-
 
 class ToolCallState(models.TextChoices):
     PENDING = "pending", "Pending"
@@ -279,11 +269,6 @@ class ToolCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tool_name} ({self.state})"
-
-    @property
-    def state_label(self) -> str:
-        """`get_state_display()`, read from `STATE_LABELS`."""
-        return STATE_LABELS.get(self.state, self.state)
 
 
 class CheckpointQuerySet(models.QuerySet["Checkpoint"]):

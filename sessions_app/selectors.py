@@ -42,6 +42,9 @@ from config.api_schemas import INT32_MAX
 from config.errors import InvalidInput, NotFound
 from config.keyset import Page, encode_cursor
 from sessions_app.models import (
+    CONTENT_TYPE_LABELS,
+    ROLE_LABELS,
+    STATE_LABELS,
     Checkpoint,
     DailyActivity,
     ErrorGroupDay,
@@ -231,16 +234,57 @@ def session_get(*, session_id: uuid.UUID | str) -> Session:
     return session
 
 
-def session_transcript(*, session: Session, after_seq: int = -1, limit: int = 100) -> list[Message]:
-    """Up to `limit` messages after `after_seq`, in order, each with its tool calls as the list
-    `calls` (payloads deferred): two queries whatever the page size."""
-    calls = ToolCall.objects.without_payloads().order_by("id")
-    return list(
-        Message.objects.without_payloads()
-        .filter(session=session, seq__gt=after_seq)
+# What a transcript shows of a message and of each of its tool calls: never a payload.
+TRANSCRIPT_MESSAGE_FIELDS = (
+    "id",
+    "seq",
+    "role",
+    "content_type",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "text_content",
+    "media_url",
+    "created_at",
+)
+TRANSCRIPT_CALL_FIELDS = (
+    "id",
+    "message_id",
+    "tool_name",
+    "state",
+    "is_error",
+    "duration_ms",
+    "call_id",
+    "error_message",
+)
+
+
+def session_transcript(
+    *, session: Session, after_seq: int = -1, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Up to `limit` messages after `after_seq`, in order, as dicts of what a transcript shows
+    (`TRANSCRIPT_MESSAGE_FIELDS`, `role_label`, `content_type_label`), each with its tool calls
+    as the list `calls` (`TRANSCRIPT_CALL_FIELDS`, `state_label`): two queries whatever the page
+    size, and no model instance built for rows a template only reads."""
+    messages = list(
+        Message.objects.filter(session=session, seq__gt=after_seq)
         .order_by("seq")
-        .prefetch_related(Prefetch("tool_calls", queryset=calls, to_attr="calls"))[:limit]
+        .values(*TRANSCRIPT_MESSAGE_FIELDS)[:limit]
     )
+    by_id: dict[int, dict[str, Any]] = {}
+    for message in messages:
+        message["role_label"] = ROLE_LABELS.get(message["role"], message["role"])
+        message["content_type_label"] = CONTENT_TYPE_LABELS.get(
+            message["content_type"], message["content_type"]
+        )
+        message["calls"] = []
+        by_id[message["id"]] = message
+    if by_id:
+        calls = ToolCall.objects.filter(message_id__in=by_id).order_by("id")
+        for call in calls.values(*TRANSCRIPT_CALL_FIELDS):
+            call["state_label"] = STATE_LABELS.get(call["state"], call["state"])
+            by_id[call["message_id"]]["calls"].append(call)
+    return messages
 
 
 def message_list(

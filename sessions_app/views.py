@@ -203,14 +203,14 @@ def session_detail(request: HtmxHttpRequest, session_id: Any) -> HttpResponse:
     messages = session_transcript(session=session, after_seq=after_seq, limit=TRANSCRIPT_PAGE + 1)
     has_more = len(messages) > TRANSCRIPT_PAGE
     messages = messages[:TRANSCRIPT_PAGE]
-    last_seq = messages[-1].seq if messages else after_seq
+    last_seq = messages[-1]["seq"] if messages else after_seq
     target = htmx_target(request)
     following = target == "transcript-tail" and request.GET.get("follow") == "1"
     if following and not messages and session.is_active:
         return HttpResponse(status=204)  # nothing new yet: htmx keeps the poller as it is
     for message in messages:
-        message.media_link = _link_or_text(message.media_url)
-        message.has_failed_call = any(call.is_error for call in message.calls)
+        message["media_link"] = _link_or_text(message["media_url"])
+        message["has_failed_call"] = any(call["is_error"] for call in message["calls"])
     context = {
         "session": session,
         "messages": messages,

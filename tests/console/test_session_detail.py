@@ -31,7 +31,7 @@ def test_it_shows_messages_in_order_with_tool_calls_and_side_panels(viewer_clien
     response = viewer_client.get(url(session))
     html = response.content.decode()
     assert response.status_code == 200
-    assert [m.seq for m in response.context["messages"]] == [0, 1, 2, 3]
+    assert [m["seq"] for m in response.context["messages"]] == [0, 1, 2, 3]
     assert html.index('id="m-0"') < html.index('id="m-3"')
     assert html.count('class="call call-failed"') == 1  # the failure is marked
     assert "Order 1000 not found" in html  # and its message shows without expanding
@@ -65,9 +65,9 @@ def test_it_pages_long_transcripts(viewer_client: Client) -> None:
     second = viewer_client.get(url(session, after_seq=99), headers=htmx("transcript-tail"))
     html = second.content.decode()
     assert "<html" not in html
-    assert [m.seq for m in second.context["messages"]][:1] == [100]
+    assert [m["seq"] for m in second.context["messages"]][:1] == [100]
     third = viewer_client.get(url(session, after_seq=199), headers=htmx("transcript-tail"))
-    assert [m.seq for m in third.context["messages"]][-1] == 249
+    assert [m["seq"] for m in third.context["messages"]][-1] == 249
     assert not third.context["has_more"]
 
 
