@@ -206,6 +206,23 @@ def cases(ctx: Context) -> list[Case]:
         "ORDER BY 3 DESC, 1, 2 LIMIT %s"
     )
     return [
+        # --- what the framework costs with nothing to show --------------------------------------
+        Case(
+            "framework.console",
+            "framework: console page, no rows",
+            "other",
+            page(console, _path("/bench-framework/page/")),
+            None,
+            None,
+        ),
+        Case(
+            "framework.api",
+            "framework: API list, no items",
+            "other",
+            page(api, _path("/bench-framework/api/sessions"), bearer),
+            None,
+            None,
+        ),
         # --- the console ---------------------------------------------------------------------
         Case(
             "console.overview",

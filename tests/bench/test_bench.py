@@ -186,3 +186,24 @@ def test_it_makes_the_ingestion_floors_check_foreign_keys(monkeypatch) -> None:
     )
     with pytest.raises(IntegrityError):
         throughput.bulk_create_rate(rows=1)
+
+
+@pytest.mark.django_db
+def test_the_framework_pages_are_closed_and_empty(settings) -> None:
+    settings.ROOT_URLCONF = "bench.urls"
+    anonymous = Client()
+    assert anonymous.get("/bench-framework/page/").status_code == 302
+    assert anonymous.get("/bench-framework/api/sessions").status_code == 401
+
+    user = User.objects.create_superuser("bench@logdeck.test")
+    console = Client()
+    console.force_login(user)
+    page = console.get("/bench-framework/page/")
+    assert page.status_code == 200
+    assert "Nothing to show." in page.content.decode()
+    key = api_key_create(user=user, scope="read").secret
+    listed = Client().get(
+        "/bench-framework/api/sessions", headers={"Authorization": f"Bearer {key}"}
+    )
+    assert listed.status_code == 200
+    assert listed.json() == {"items": [], "next_cursor": None}
