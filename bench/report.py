@@ -11,7 +11,9 @@ from typing import Any
 
 from bench.measure import Figure
 
-# The targets of issue 5, per kind of row.
+# The targets of issue 5, per kind of row. It holds "every console page and API list" to the
+# stock admin and to the floor; the admin's own changelists (kind "admin") are measured beside
+# them, ratios shown, and held to growth alone, like every page.
 STOCK_RATIO = {"page1": 20, "deep": 100, "search": 100}
 FLOOR_RATIO = 10
 APPEND_VS_COPY = 0.2
@@ -52,7 +54,7 @@ def row(
         if wanted and result["stock_over_logdeck"] is not None:
             checks.append(result["stock_over_logdeck"] >= wanted)
             result["target"] = f">={wanted}x stock"
-        if result["logdeck_over_floor"] is not None:
+        if kind != "admin" and result["logdeck_over_floor"] is not None:
             checks.append(result["logdeck_over_floor"] <= FLOOR_RATIO)
             result["target"] += (", " if result["target"] else "") + f"<={FLOOR_RATIO}x floor"
         result["meets"] = all(checks) if checks else None
@@ -128,6 +130,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         "Pages: median (p95) ms and SQL queries; ingestion and backup rows: rate and peak memory.",
         "stock/Ld: how many times faster Logdeck is (for rates: Logdeck's rate / stock's).",
         "Ld/floor: Logdeck's time over the raw-SQL floor (for ingestion: share of COPY's rate).",
+        "admin rows: no ratio target (the targets name console pages and API lists); growth only.",
     ]
     return "\n".join([*out, "", *notes])
 

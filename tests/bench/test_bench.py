@@ -65,6 +65,9 @@ def test_it_judges_rows_against_the_targets() -> None:
     )
     gone = Figure(note="n/a (404)")
     missing = row("c", "n/a", "page1", {"logdeck": gone, "stock": stock, "floor": Figure()})
+    admin = row(
+        "d", "admin", "admin", {"logdeck": fast, "stock": stock, "floor": Figure(median_ms=0.1)}
+    )
 
     assert (page1["stock_over_logdeck"], page1["logdeck_over_floor"], page1["meets"]) == (
         15.0,
@@ -73,7 +76,10 @@ def test_it_judges_rows_against_the_targets() -> None:
     )
     assert deep["meets"] is False and deep["logdeck_over_floor"] == 20.0
     assert missing["meets"] is None
-    assert "n/a (404)" in table([page1, deep, missing])
+    # The admin's changelists show their ratios and are held to growth alone.
+    assert (admin["stock_over_logdeck"], admin["logdeck_over_floor"]) == (15.0, 20.0)
+    assert admin["meets"] is None and admin["target"] == ""
+    assert "n/a (404)" in table([page1, deep, missing, admin])
 
 
 def test_it_compares_runs_at_several_scales(tmp_path: Path) -> None:
