@@ -27,9 +27,9 @@ class SessionQuerySet(models.QuerySet["Session"]):
         return self.filter(agent=agent)
 
     def as_rows(self) -> SessionQuerySet:
-        """Dicts of the columns a list row shows, with its agent's name and its
-        user's email: no metadata, agent configuration or prompt is read and decoded for a list,
-        and no model instance is built for a row that a template only reads."""
+        """Dicts of the columns a list row shows, with its agent's name and its user's email: no
+        metadata, agent configuration or prompt is read and decoded for a list, and no model
+        instance is built for a row that a template only reads."""
         return self.values(
             *SESSION_ROW_FIELDS, agent_name=F("agent__name"), user_email=F("user__email")
         )
@@ -193,10 +193,6 @@ STATE_LABELS: dict[str, str] = dict(ToolCallState.choices)
 class ToolCallQuerySet(models.QuerySet["ToolCall"]):
     def errors(self) -> ToolCallQuerySet:
         return self.filter(is_error=True)
-
-    def without_payloads(self) -> ToolCallQuerySet:
-        """Lists never carry input and output; they are loaded when a call is opened."""
-        return self.defer("input", "output")
 
 
 class ToolCall(models.Model):
