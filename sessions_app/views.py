@@ -138,7 +138,8 @@ def session_list_view(request: HtmxHttpRequest) -> HttpResponse:
         filters = _session_filters(request)
         sort = query_choice(request, "sort", tuple(SESSION_SORTS), "newest")
         common = text_is_common(filters.q)
-        sessions = session_list(replace(filters, q_common=common)).as_rows()
+        matching = session_list(replace(filters, q_common=common))
+        sessions = matching.as_rows()
         cursor = request.GET.get("cursor") or None
         # A text search finds every matching session before it can sort them, so the first page
         # counts them in the same query; a separate count would search the messages again. A
@@ -152,7 +153,8 @@ def session_list_view(request: HtmxHttpRequest) -> HttpResponse:
         elif common and cursor is None:
             total = CappedCount(len(page.items) + page.has_more, SESSION_PAGE)
         elif cursor is None:
-            total = CappedCount(count_capped(sessions, cap=COUNT_CAP), COUNT_CAP)
+            # Counted on the sessions alone: the rows' agent and user columns would join both.
+            total = CappedCount(count_capped(matching, cap=COUNT_CAP), COUNT_CAP)
     except InvalidInput as exc:
         error = exc.message
     more_url = load_more_url(request, page.next_cursor)
