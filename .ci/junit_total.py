@@ -4,11 +4,13 @@ Each report's own counts are printed above it; a missing or unreadable report is
 so the line never claims tests that did not run.
 """
 
+from __future__ import annotations
+
 import sys
 import xml.etree.ElementTree as ET
 
 
-def counts(path):
+def counts(path: str) -> dict[str, int]:
     root = ET.parse(path).getroot()
     suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
     total = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
@@ -18,7 +20,7 @@ def counts(path):
     return total
 
 
-def main(paths):
+def main(paths: list[str]) -> int:
     passed = failed = skipped = 0
     for path in paths:
         try:
