@@ -130,6 +130,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         "Pages: median (p95) ms and SQL queries; ingestion and backup rows: rate and peak memory.",
         "stock/Ld: how many times faster Logdeck is (for rates: Logdeck's rate / stock's).",
         "Ld/floor: Logdeck's time over the raw-SQL floor (for ingestion: share of COPY's rate).",
+        "ingest: stock (bulk_create) and floor (COPY) store the batches' messages and tool calls.",
         "admin rows: no ratio target (the targets name console pages and API lists); growth only.",
     ]
     return "\n".join([*out, "", *notes])

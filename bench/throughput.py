@@ -4,6 +4,7 @@ of each command measured on its own process."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -24,7 +25,8 @@ from django.test.utils import CaptureQueriesContext
 
 from agents.models import Agent
 from bench.measure import Figure, percentile
-from sessions_app.models import Message
+from sessions_app.fingerprints import error_fingerprint
+from sessions_app.models import Message, ToolCall
 from sessions_app.services import session_delete, session_start
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,7 +140,7 @@ class Scratch:
 
 
 # --- ingestion -----------------------------------------------------------------------------
-def batch_body(start: int) -> str:
+def batch_messages(start: int) -> list[dict[str, Any]]:
     """100 messages, every third an assistant tool use with a call, one call in twenty failing."""
     messages = []
     for i in range(start, start + BATCH):
@@ -163,7 +165,12 @@ def batch_body(start: int) -> str:
                 }
             ]
         messages.append(message)
-    return json.dumps({"messages": messages})
+    return messages
+
+
+def batch_body(start: int) -> str:
+    """The JSON body of one batch append: `batch_messages(start)`."""
+    return json.dumps({"messages": batch_messages(start)})
 
 
 def api_append(client: Client, write_key: str, *, warmup: int, repeat: int) -> Figure:
@@ -174,25 +181,25 @@ def api_append(client: Client, write_key: str, *, warmup: int, repeat: int) -> F
     url = f"/api/v1/sessions/{session.pk}/messages"
     position = 0
 
-    def post() -> None:
+    def post() -> float:
+        """One batch appended; the seconds it took, the client's building of the body not
+        included."""
         nonlocal position
-        response = client.post(
-            url, batch_body(position), content_type="application/json", headers=headers
-        )
+        body = batch_body(position)
+        started = time.perf_counter()
+        response = client.post(url, body, content_type="application/json", headers=headers)
+        seconds = time.perf_counter() - started
         position += BATCH
         if response.status_code == 404:
             raise LookupError("404")
         if response.status_code not in (200, 201):
             raise RuntimeError(f"HTTP {response.status_code}: {response.content[:200]!r}")
+        return seconds
 
     try:
         for _ in range(warmup):
             post()
-        samples = []
-        for _ in range(repeat):
-            started = time.perf_counter()
-            post()
-            samples.append(time.perf_counter() - started)
+        samples = [post() for _ in range(repeat)]
         with CaptureQueriesContext(transaction.get_connection()) as queries:
             post()
     except LookupError:
@@ -210,9 +217,63 @@ def api_append(client: Client, write_key: str, *, warmup: int, repeat: int) -> F
     )
 
 
-def _message_rows(session_id: uuid.UUID, agent_id: int, count: int, first_id: int):
-    for i in range(count):
-        yield (first_id + i, session_id, agent_id, i, "user", "text", f"copy row {i}", "", "")
+# The floor and the stock figure store what the API's batches store: the same messages with the
+# same tool calls (a third of the messages have one), so that every side does the same work.
+MESSAGE_COPY_COLUMNS = (
+    "session_id",
+    "agent_id",
+    "seq",
+    "role",
+    "content_type",
+    "text_content",
+    "media_url",
+    "model",
+    "created_at",
+)
+CALL_COPY_COLUMNS = (
+    "session_id",
+    "agent_id",
+    "call_id",
+    "tool_name",
+    "input",
+    "output",
+    "state",
+    "is_error",
+    "error_message",
+    "error_fingerprint",
+    "created_at",
+    "finished_at",
+)
+AT = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+type Row = dict[str, Any]
+
+
+def _batch_rows(session_id: uuid.UUID, agent_id: int, count: int) -> list[tuple[Row, list[Row]]]:
+    """The first `count` messages of the API's batches, each with its tool calls, as the fields
+    of their rows (without ids)."""
+    rows = []
+    for start in range(0, count, BATCH):
+        for seq, message in enumerate(batch_messages(start)[: count - start], start):
+            fields = {name: message.get(name, "") for name in MESSAGE_COPY_COLUMNS}
+            fields.update(session_id=session_id, agent_id=agent_id, seq=seq, created_at=AT)
+            calls = []
+            for call in message.get("tool_calls", []):
+                failing = call["is_error"]
+                calls.append(
+                    {
+                        **call,
+                        "session_id": session_id,
+                        "agent_id": agent_id,
+                        "error_fingerprint": error_fingerprint(call["error_message"])
+                        if failing
+                        else "",
+                        "created_at": AT,
+                        "finished_at": AT,
+                    }
+                )
+            rows.append((fields, calls))
+    return rows
 
 
 # The foreign keys are DEFERRABLE INITIALLY DEFERRED: PostgreSQL checks them at COMMIT, so a load
@@ -221,9 +282,15 @@ def _message_rows(session_id: uuid.UUID, agent_id: int, count: int, first_id: in
 CHECK_DEFERRED = "SET CONSTRAINTS ALL IMMEDIATE"
 
 
+def _text(value: Any) -> str | None:
+    """A JSON column's value as COPY's text, NULL for None."""
+    return None if value is None else json.dumps(value)
+
+
 def copy_rate(database_url: str, rows: int = 20_000) -> Figure:
-    """Messages per second through COPY, foreign keys checked, in a transaction rolled back
-    afterwards."""
+    """Messages per second through COPY of the API batches' messages and tool calls, foreign keys
+    checked, in a transaction rolled back afterwards. The rows are built before the clock starts.
+    The rate of the messages alone, without their tool calls, is kept as `messages_only_rate`."""
     with psycopg.connect(database_url) as conn, conn.cursor() as cursor:
         cursor.execute("SELECT id FROM agents_agent ORDER BY id LIMIT 1")
         agent_id = cursor.fetchone()[0]
@@ -234,39 +301,64 @@ def copy_rate(database_url: str, rows: int = 20_000) -> Figure:
             "(%s, %s, 'copy', '', '{}', now(), now(), now(), 0, 0, 0)",
             [session_id, agent_id],
         )
-        cursor.execute("SELECT coalesce(max(id), 0) + 1000000 FROM sessions_app_message")
-        first_id = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT (SELECT coalesce(max(id), 0) FROM sessions_app_message) + 1000000, "
+            "(SELECT coalesce(max(id), 0) FROM sessions_app_toolcall) + 1000000"
+        )
+        message_id, call_id = cursor.fetchone()
+        messages, calls = [], []
+        for fields, message_calls in _batch_rows(session_id, agent_id, rows):
+            messages.append((message_id, *(fields[c] for c in MESSAGE_COPY_COLUMNS)))
+            for call in message_calls:
+                row = {**call, "input": json.dumps(call["input"]), "output": _text(call["output"])}
+                calls.append((call_id, message_id, *(row[c] for c in CALL_COPY_COLUMNS)))
+                call_id += 1
+            message_id += 1
         started = time.perf_counter()
-        with cursor.copy(
-            "COPY sessions_app_message (id, session_id, agent_id, seq, role, content_type, "
-            "text_content, media_url, model, created_at) FROM STDIN"
-        ) as copy:
-            for row in _message_rows(session_id, agent_id, rows, first_id):
-                copy.write_row((*row, "2026-01-01T00:00:00Z"))
+        columns = ", ".join(MESSAGE_COPY_COLUMNS)
+        with cursor.copy(f"COPY sessions_app_message (id, {columns}) FROM STDIN") as copy:
+            for message in messages:
+                copy.write_row(message)
+        cursor.execute(CHECK_DEFERRED)
+        messages_only = time.perf_counter() - started
+        columns = ", ".join(CALL_COPY_COLUMNS)
+        sql = f"COPY sessions_app_toolcall (id, message_id, {columns}) FROM STDIN"
+        with cursor.copy(sql) as copy:
+            for call in calls:
+                copy.write_row(call)
         cursor.execute(CHECK_DEFERRED)
         seconds = time.perf_counter() - started
         conn.rollback()
     return Figure(
         median_ms=round(seconds * 1000, 3),
-        queries=1,
-        extra={"rate": round(rows / seconds), "unit": "msgs/s", "rows": rows},
+        queries=2,
+        extra={
+            "rate": round(rows / seconds),
+            "unit": "msgs/s",
+            "rows": rows,
+            "tool_calls": len(calls),
+            "messages_only_rate": round(rows / messages_only),
+        },
     )
 
 
 def bulk_create_rate(rows: int = 5_000) -> Figure:
-    """Messages per second through Django's bulk_create, foreign keys checked, rolled back
-    afterwards."""
+    """Messages per second through Django's bulk_create of the API batches' messages and tool
+    calls, foreign keys checked, rolled back afterwards."""
     agent = Agent.objects.order_by("pk").first()
     seconds = 0.0
     try:
         with transaction.atomic():
             session = session_start(agent=agent, name="bulk_create (benchmark, rolled back)")
-            objects = [
-                Message(session=session, agent=agent, seq=i, role="user", text_content=f"row {i}")
-                for i in range(rows)
-            ]
+            messages, calls = [], []
+            for fields, message_calls in _batch_rows(session.pk, agent.pk, rows):
+                message = Message(**fields)
+                messages.append(message)
+                # The call's message_id is read from the message once bulk_create has saved it.
+                calls += [ToolCall(message=message, **call) for call in message_calls]
             started = time.perf_counter()
-            Message.objects.bulk_create(objects, batch_size=1000)
+            Message.objects.bulk_create(messages, batch_size=1000)
+            ToolCall.objects.bulk_create(calls, batch_size=1000)
             with transaction.get_connection().cursor() as cursor:
                 cursor.execute(CHECK_DEFERRED)
             seconds = time.perf_counter() - started

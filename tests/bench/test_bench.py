@@ -21,7 +21,7 @@ from bench.report import compare, row, table
 from sessions_app.fingerprints import error_fingerprint
 from sessions_app.models import Message, Session, ToolCall, ToolStateCount
 from sessions_app.services import error_groups_rebuild, tool_states_rebuild
-from tests.factories import AgentFactory, error_group_days
+from tests.factories import AgentFactory, SessionFactory, error_group_days
 
 MESSAGES = 600
 
@@ -178,10 +178,12 @@ def test_it_makes_the_ingestion_floors_check_foreign_keys(monkeypatch) -> None:
     # bulk_create would be timed without work that every stored row (and every append) pays.
     agent = AgentFactory()
 
-    def orphans(session_id: uuid.UUID, agent_id: int, count: int, first_id: int):
-        yield (first_id, uuid.uuid4(), agent_id, 0, "user", "text", "orphan", "", "")
+    real_rows = throughput._batch_rows
 
-    monkeypatch.setattr(throughput, "_message_rows", orphans)
+    def orphans(session_id: uuid.UUID, agent_id: int, count: int):
+        return real_rows(uuid.uuid4(), agent_id, count)
+
+    monkeypatch.setattr(throughput, "_batch_rows", orphans)
     db = connection.settings_dict
     url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
     with pytest.raises(psycopg.errors.ForeignKeyViolation):
@@ -192,6 +194,40 @@ def test_it_makes_the_ingestion_floors_check_foreign_keys(monkeypatch) -> None:
     )
     with pytest.raises(IntegrityError):
         throughput.bulk_create_rate(rows=1)
+
+
+MESSAGE_SAME = ("seq", "role", "content_type", "text_content", "media_url", "model")
+CALL_SAME = ("call_id", "tool_name", "input", "output", "state", "is_error", "error_message",
+             "error_fingerprint")  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_it_floors_the_append_with_the_rows_the_api_stores() -> None:
+    # The COPY floor and the stock bulk_create store what two batch appends store, row for row;
+    # a floor of lighter rows (messages without their tool calls) would be no floor for it.
+    user = User.objects.create_superuser("bench@logdeck.test")
+    key = api_key_create(user=user, scope="write").secret
+    session = SessionFactory()
+    for start in (0, throughput.BATCH):
+        response = Client().post(
+            f"/api/v1/sessions/{session.pk}/messages",
+            throughput.batch_body(start),
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        assert response.status_code == 201, response.content
+    stored = Message.objects.filter(session=session).order_by("seq")
+    assert stored.count() == 2 * throughput.BATCH
+
+    rows = throughput._batch_rows(session.pk, session.agent_id, 2 * throughput.BATCH)
+    assert [tuple(m[f] for f in MESSAGE_SAME) for m, _ in rows] == list(
+        stored.values_list(*MESSAGE_SAME)
+    )
+    calls = [call for _, message_calls in rows for call in message_calls]
+    assert len(calls) == 67 and sum(c["is_error"] for c in calls) == 4  # one call in twenty
+    assert [tuple(c[f] for f in CALL_SAME) for c in calls] == list(
+        ToolCall.objects.filter(session=session).order_by("id").values_list(*CALL_SAME)
+    )
 
 
 @pytest.mark.django_db
