@@ -158,6 +158,9 @@ def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         log(f"  built in {loaded.built_seconds:.1f} s")
     else:
         log(f"Reusing the dataset of {messages:,} messages")
+        dead = dataset.vacuum(conn)
+        if dead:
+            log(f"  vacuumed {dead:,} dead rows that earlier runs left")
 
     # The actors: a superuser for the console and admins, API keys for the API.
     user = User.objects.filter(email="bench@logdeck.test").first()

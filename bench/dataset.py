@@ -318,6 +318,24 @@ def existing(conn: psycopg.Connection, messages: int) -> Dataset | None:
     )
 
 
+def vacuum(conn: psycopg.Connection) -> int:
+    """VACUUM (ANALYZE) the tables that hold dead rows, as autovacuum would; the dead rows found.
+
+    Every run leaves some: the ingestion figures roll back their COPY and bulk_create and delete
+    the batches they append. Where autovacuum is off (as on this kind of machine) they pile up at
+    the newest end of the indexes, and the planner walks them each time it probes a column's
+    actual range: a join of messages and tool calls took 4.7 ms to plan instead of 0.5."""
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, n_dead_tup FROM pg_stat_user_tables "
+            "WHERE schemaname = 'public' AND n_dead_tup > 0 ORDER BY relname"
+        )
+        dead = cursor.fetchall()
+        for table, _ in dead:
+            cursor.execute(f'VACUUM (ANALYZE) "{table}"')
+    return sum(count for _, count in dead)
+
+
 def as_json(value: Any) -> Any:
     # On Django's own connection jsonb arrives as text (Django decodes JSONField itself).
     return json.loads(value) if isinstance(value, str) else value

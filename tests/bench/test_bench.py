@@ -184,16 +184,43 @@ def test_it_makes_the_ingestion_floors_check_foreign_keys(monkeypatch) -> None:
         return real_rows(uuid.uuid4(), agent_id, count)
 
     monkeypatch.setattr(throughput, "_batch_rows", orphans)
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
     with pytest.raises(psycopg.errors.ForeignKeyViolation):
-        throughput.copy_rate(url, rows=1)
+        throughput.copy_rate(_database_url(), rows=1)
 
     monkeypatch.setattr(
         throughput, "session_start", lambda **kwargs: Session(id=uuid.uuid4(), agent=agent)
     )
     with pytest.raises(IntegrityError):
         throughput.bulk_create_rate(rows=1)
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_it_vacuums_the_dead_rows_a_reused_dataset_holds() -> None:
+    # The ingestion figures leave dead rows behind them; with autovacuum off they would slow
+    # the planning of the next run's pages.
+    sessions = [SessionFactory() for _ in range(30)]
+    Session.objects.filter(pk__in=[s.pk for s in sessions]).delete()
+    with connection.cursor() as cursor:  # the deleting backend reports its counts now
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+        cursor.execute("SELECT 1")
+    with psycopg.connect(_database_url(), autocommit=True) as conn:
+        dead = conn.execute(
+            "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'sessions_app_session'"
+        ).fetchone()[0]
+        assert dead >= 30
+
+        assert dataset.vacuum(conn) >= 30
+
+        left = conn.execute(
+            "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'sessions_app_session'"
+        ).fetchone()[0]
+        assert left == 0
 
 
 MESSAGE_SAME = ("seq", "role", "content_type", "text_content", "media_url", "model")
