@@ -17,26 +17,40 @@ from django.utils import timezone
 from bench.dataset import COMMON_WORD, SEARCH_WORD, as_json
 from bench.measure import Figure, floor, measure, page
 from config.keyset import encode_cursor
+from sessions_app.api import MESSAGE_COLUMNS as API_MESSAGE_COLUMNS
+from sessions_app.api import TOOL_CALL_COLUMNS as API_CALL_COLUMNS
+from sessions_app.selectors import TRANSCRIPT_CALL_FIELDS, TRANSCRIPT_MESSAGE_FIELDS
 
 PAGE = 50  # rows a page everywhere: console, API, Logdeck's admin and the stock admin
 ERROR_DAYS = 30  # the error groups' default window and sparkline
 STOCK = "/bench-stock-admin/sessions_app"
 
+# Each floor reads the rows its page or list shows, column for column: the console's session rows
+# (`as_rows()`), the API's sessions, messages and tool calls (its `*_COLUMNS`), a transcript's
+# messages and calls, one error group's calls with their session, agent and message.
 SESSION_COLUMNS = (
-    "s.id, s.name, s.platform, s.created_at, s.last_activity_at, s.finished_at, "
-    "s.message_count, s.tool_call_count, s.error_count, a.id, a.name, u.id, u.email"
+    "s.id, s.name, s.platform, s.agent_id, s.user_id, s.created_at, s.finished_at, "
+    "s.message_count, s.tool_call_count, s.error_count, a.name, u.email"
+)
+API_SESSION_COLUMNS = (
+    "s.id, s.agent_id, a.name, s.user_id, u.email, s.name, s.platform, s.metadata, s.created_at, "
+    "s.updated_at, s.last_activity_at, s.finished_at, s.finished_at IS NULL, s.message_count, "
+    "s.tool_call_count, s.error_count"
 )
 SESSION_FROM = (
     "sessions_app_session s JOIN agents_agent a ON a.id = s.agent_id "
     "LEFT JOIN agents_user u ON u.id = s.user_id"
 )
-MESSAGE_COLUMNS = (
-    "id, session_id, agent_id, seq, role, content_type, text_content, media_url, model, "
-    "input_tokens, output_tokens, created_at"
-)
-CALL_COLUMNS = (
-    "id, session_id, agent_id, message_id, call_id, tool_name, state, is_error, error_message, "
-    "error_fingerprint, approval, duration_ms, created_at, finished_at"
+MESSAGE_COLUMNS = ", ".join(API_MESSAGE_COLUMNS.values())
+CALL_COLUMNS = ", ".join(API_CALL_COLUMNS.values())
+TRANSCRIPT_MESSAGES = ", ".join(TRANSCRIPT_MESSAGE_FIELDS)
+TRANSCRIPT_CALLS = ", ".join(TRANSCRIPT_CALL_FIELDS)
+GROUP_CALLS = (
+    "SELECT c.id, c.created_at, c.error_message, c.duration_ms, c.session_id, s.name, a.name, "
+    "m.seq FROM sessions_app_toolcall c JOIN sessions_app_session s ON s.id = c.session_id "
+    "JOIN agents_agent a ON a.id = c.agent_id LEFT JOIN sessions_app_message m ON "
+    "m.id = c.message_id WHERE c.is_error AND c.tool_name = %s AND c.error_fingerprint = %s "
+    "ORDER BY c.created_at DESC, c.id DESC LIMIT %s"
 )
 FTS = (
     "to_tsvector('english'::regconfig, text_content) "
@@ -158,19 +172,20 @@ def cases(ctx: Context) -> list[Case]:
     def transcript_floor() -> None:
         with conn.cursor() as cursor:
             cursor.execute(
-                f"SELECT {MESSAGE_COLUMNS} FROM sessions_app_message WHERE session_id = %s "
+                f"SELECT {TRANSCRIPT_MESSAGES} FROM sessions_app_message WHERE session_id = %s "
                 "AND seq > -1 ORDER BY seq LIMIT 100",
                 [ctx.big_session],
             )
             ids = [row[0] for row in cursor.fetchall()]
             cursor.execute(
-                f"SELECT {CALL_COLUMNS} FROM sessions_app_toolcall WHERE message_id = ANY(%s) "
+                f"SELECT {TRANSCRIPT_CALLS} FROM sessions_app_toolcall WHERE message_id = ANY(%s) "
                 "ORDER BY id",
                 [ids],
             )
             cursor.fetchall()
 
     sessions_page = f"SELECT {SESSION_COLUMNS} FROM {SESSION_FROM} "
+    api_sessions_page = f"SELECT {API_SESSION_COLUMNS} FROM {SESSION_FROM} "
     order = " ORDER BY s.created_at DESC, s.id DESC LIMIT %s"
     messages_page = f"SELECT {MESSAGE_COLUMNS} FROM sessions_app_message "
     calls_page = f"SELECT {CALL_COLUMNS} FROM sessions_app_toolcall "
@@ -193,7 +208,6 @@ def cases(ctx: Context) -> list[Case]:
         f"WITH hits AS MATERIALIZED (SELECT id FROM sessions_app_message WHERE {FTS}) "
         f"SELECT {MESSAGE_COLUMNS} FROM sessions_app_message WHERE id IN (SELECT id FROM hits)"
     )
-    errors_page = " WHERE is_error AND tool_name = %s AND error_fingerprint = %s"
     # The page's rows: the first page of groups of the last 30 days (the default window) with
     # their failures per day, summed from the rollup the page reads; grouping the tool calls
     # themselves is no longer what the page has to do.
@@ -304,11 +318,7 @@ def cases(ctx: Context) -> list[Case]:
                 tool_name=ctx.error_tool,
                 error_fingerprint=ctx.error_fingerprint,
             ),
-            floor(
-                conn,
-                calls_page + errors_page + newest,
-                [ctx.error_tool, ctx.error_fingerprint, PAGE],
-            ),
+            floor(conn, GROUP_CALLS, [ctx.error_tool, ctx.error_fingerprint, PAGE]),
         ),
         # --- the API -------------------------------------------------------------------------
         Case(
@@ -317,7 +327,7 @@ def cases(ctx: Context) -> list[Case]:
             "page1",
             page(api, _path("/api/v1/sessions", agent=ctx.agent_id), bearer),
             stock("session", agent__id__exact=ctx.agent_id),
-            floor(conn, sessions_page + " WHERE s.agent_id = %s" + order, [ctx.agent_id, PAGE]),
+            floor(conn, api_sessions_page + " WHERE s.agent_id = %s" + order, [ctx.agent_id, PAGE]),
         ),
         Case(
             "api.messages",
