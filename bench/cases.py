@@ -27,7 +27,8 @@ STOCK = "/bench-stock-admin/sessions_app"
 
 # Each floor reads the rows its page or list shows, column for column: the console's session rows
 # (`as_rows()`), the API's sessions, messages and tool calls (its `*_COLUMNS`), a transcript's
-# messages and calls, one error group's calls with their session, agent and message.
+# messages and calls, one error group's calls with their session, agent and message. The admin's
+# changelists, which have no ratio target, are floored by the API's rows of the same table.
 SESSION_COLUMNS = (
     "s.id, s.name, s.platform, s.agent_id, s.user_id, s.created_at, s.finished_at, "
     "s.message_count, s.tool_call_count, s.error_count, a.name, u.email"
