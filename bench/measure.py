@@ -51,23 +51,60 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[rank - 1]
 
 
-def timed(call: Callable[[], Any], *, warmup: int, repeat: int) -> Figure:
-    """Run `call` warm-up times, then `repeat` timed times, then once counting SQL queries."""
-    for _ in range(warmup):
-        call()
-    samples = []
+def measure_together(
+    calls: dict[str, Callable[[], Any] | None], *, warmup: dict[str, int], repeat: int
+) -> dict[str, Figure]:
+    """A figure for each call, timed in turns: after the warm-ups, each round runs every call
+    once, so a slow spell of a shared machine falls on every side of a row alike rather than on
+    whichever side was being timed. Then each runs once more, counting its SQL queries. A call
+    that fails gets a note saying why, and the others go on."""
+    figures: dict[str, Figure] = {}
+    live: dict[str, Callable[[], Any]] = {}
+    for side, call in calls.items():
+        if call is None:
+            figures[side] = Figure(note="—")
+            continue
+        try:
+            for _ in range(warmup.get(side, 0)):
+                call()
+        except Exception as exc:  # one broken side must not stop the row, nor the run
+            figures[side] = _failed(exc)
+        else:
+            live[side] = call
+    samples: dict[str, list[float]] = {side: [] for side in live}
     for _ in range(repeat):
-        started = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - started) * 1000)
-    with CaptureQueriesContext(connection) as queries:
-        call()
-    return Figure(
-        median_ms=round(statistics.median(samples), 3),
-        p95_ms=round(percentile(samples, 0.95), 3),
-        queries=len(queries),
-        extra={"samples_ms": [round(s, 3) for s in samples]},
-    )
+        for side, call in list(live.items()):
+            started = time.perf_counter()
+            try:
+                call()
+            except Exception as exc:
+                figures[side] = _failed(exc)
+                del live[side]
+                continue
+            samples[side].append((time.perf_counter() - started) * 1000)
+    for side, call in live.items():
+        try:
+            with CaptureQueriesContext(connection) as queries:
+                call()
+        except Exception as exc:
+            figures[side] = _failed(exc)
+            continue
+        figures[side] = Figure(
+            median_ms=round(statistics.median(samples[side]), 3),
+            p95_ms=round(percentile(samples[side], 0.95), 3),
+            queries=len(queries),
+            extra={"samples_ms": [round(s, 3) for s in samples[side]]},
+        )
+    return {side: figures[side] for side in calls}
+
+
+def _failed(exc: Exception) -> Figure:
+    """The note for a measurement that could not be taken: the page is not built, or broke."""
+    if isinstance(exc, NotThere):
+        return Figure(note=f"n/a ({exc})")
+    if isinstance(exc, NoReverseMatch):
+        return Figure(note="n/a (no such URL)")
+    return Figure(note=f"error: {exc}"[:120])
 
 
 def page(client: Client, url: Callable[[], str], headers: dict[str, str] | None = None):
@@ -85,20 +122,6 @@ def page(client: Client, url: Callable[[], str], headers: dict[str, str] | None 
     return call
 
 
-def measure(call: Callable[[], Any] | None, *, warmup: int, repeat: int) -> Figure:
-    """A figure for `call`, or a row note saying why there is none; the run always goes on."""
-    if call is None:
-        return Figure(note="—")
-    try:
-        return timed(call, warmup=warmup, repeat=repeat)
-    except NotThere as exc:
-        return Figure(note=f"n/a ({exc})")
-    except NoReverseMatch:
-        return Figure(note="n/a (no such URL)")
-    except Exception as exc:  # one broken row must not stop the run
-        return Figure(note=f"error: {exc}"[:120])
-
-
 def floor(conn: psycopg.Connection, sql: str, params: list[Any] | None = None):
     """The bare query through psycopg, all rows fetched: what no framework can beat."""
 
@@ -108,11 +131,3 @@ def floor(conn: psycopg.Connection, sql: str, params: list[Any] | None = None):
             cursor.fetchall()
 
     return call
-
-
-def floor_counted(call: Callable[[], Any], *, warmup: int, repeat: int, queries: int) -> Figure:
-    """A floor timing (its queries are known: they are written out, not captured)."""
-    figure = measure(call, warmup=warmup, repeat=repeat)
-    if figure.ok:
-        figure.queries = queries
-    return figure

@@ -16,7 +16,7 @@ from django.test import Client
 from agents.models import User
 from agents.services import api_key_create
 from bench import cases, dataset, throughput
-from bench.measure import Figure, percentile
+from bench.measure import Figure, measure_together, percentile
 from bench.report import compare, row, table
 from sessions_app.fingerprints import error_fingerprint
 from sessions_app.models import Message, Session, ToolCall, ToolStateCount
@@ -52,6 +52,32 @@ def test_it_reads_scales() -> None:
 def test_it_takes_the_nearest_rank_percentile() -> None:
     assert percentile([5.0, 1.0, 3.0], 0.95) == 5.0
     assert percentile([float(n) for n in range(1, 101)], 0.95) == 95.0
+
+
+@pytest.mark.django_db
+def test_it_times_the_sides_of_a_row_in_turns() -> None:
+    calls: list[str] = []
+
+    def side(name: str):
+        return lambda: calls.append(name)
+
+    def broken() -> None:
+        calls.append("broken")
+        raise RuntimeError("HTTP 500")
+
+    figures = measure_together(
+        {"logdeck": side("L"), "stock": side("S"), "floor": broken, "none": None},
+        warmup={"logdeck": 1, "stock": 0},
+        repeat=3,
+    )
+    # Warm-ups first (the broken side fails in its timed round), then one run of each side a
+    # round, then one more run of each to count queries.
+    assert calls == ["L", "L", "S", "broken", "L", "S", "L", "S", "L", "S"]
+    assert list(figures) == ["logdeck", "stock", "floor", "none"]
+    assert len(figures["logdeck"].extra["samples_ms"]) == 3
+    assert figures["stock"].ok and figures["stock"].queries == 0
+    assert figures["floor"].note == "error: HTTP 500"
+    assert figures["none"].note == "—"
 
 
 def test_it_judges_rows_against_the_targets() -> None:
