@@ -6,11 +6,11 @@ import uuid
 
 from django.conf import settings
 from django.db import connection, models
-from django.db.models import F, Q
+from django.db.models import F, OuterRef, Q, Subquery
 from django.db.models.functions import Collate
 from django.utils import timezone
 
-from agents.models import Agent
+from agents.models import Agent, User
 
 
 class SessionQuerySet(models.QuerySet["Session"]):
@@ -30,8 +30,18 @@ class SessionQuerySet(models.QuerySet["Session"]):
         """Dicts of the columns a list row shows, with its agent's name and its user's email: no
         metadata, agent configuration or prompt is read and decoded for a list, and no model
         instance is built for a row that a template only reads."""
+        # The name and the email as subqueries rather than joins: PostgreSQL then looks them up
+        # for the rows of the page alone, after its sort and limit. Joined, a search for a word
+        # in 4,261 of 20k sessions hashed every user and carried both columns through the sort
+        # (17.5 ms against 13.9 at a million messages); a plain page reads 50 rows either way.
         return self.values(
-            *SESSION_ROW_FIELDS, agent_name=F("agent__name"), user_email=F("user__email")
+            *SESSION_ROW_FIELDS,
+            agent_name=Subquery(
+                Agent.objects.filter(pk=OuterRef("agent_id")).order_by().values("name")
+            ),
+            user_email=Subquery(
+                User.objects.filter(pk=OuterRef("user_id")).order_by().values("email")
+            ),
         )
 
 
