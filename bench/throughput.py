@@ -27,7 +27,12 @@ from agents.models import Agent
 from bench.measure import Figure, percentile
 from sessions_app.fingerprints import error_fingerprint
 from sessions_app.models import Message, ToolCall
-from sessions_app.services import session_delete, session_start
+from sessions_app.services import (
+    MESSAGE_FIELDS,
+    TOOL_CALL_FIELDS,
+    session_delete,
+    session_start,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKUP_COMMAND = [
@@ -219,30 +224,12 @@ def api_append(client: Client, write_key: str, *, warmup: int, repeat: int) -> F
 
 # The floor and the stock figure store what the API's batches store: the same messages with the
 # same tool calls (a third of the messages have one), so that every side does the same work.
-MESSAGE_COPY_COLUMNS = (
-    "session_id",
-    "agent_id",
-    "seq",
-    "role",
-    "content_type",
-    "text_content",
-    "media_url",
-    "model",
-    "created_at",
+# The columns a batch gives a value (the rest keep their defaults); ids are drawn apart.
+MESSAGE_COPY_COLUMNS = tuple(
+    f for f in MESSAGE_FIELDS if f not in {"id", "input_tokens", "output_tokens", "raw"}
 )
-CALL_COPY_COLUMNS = (
-    "session_id",
-    "agent_id",
-    "call_id",
-    "tool_name",
-    "input",
-    "output",
-    "state",
-    "is_error",
-    "error_message",
-    "error_fingerprint",
-    "created_at",
-    "finished_at",
+CALL_COPY_COLUMNS = tuple(
+    f for f in TOOL_CALL_FIELDS if f not in {"id", "message_id", "approval", "duration_ms"}
 )
 AT = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
