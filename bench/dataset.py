@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import psycopg
+from psycopg.sql import SQL, Identifier
 
 from sessions_app.fingerprints import error_fingerprint
 from sessions_app.services import MESSAGE_FIELDS, TOOL_CALL_FIELDS
@@ -332,7 +333,7 @@ def vacuum(conn: psycopg.Connection) -> int:
         )
         dead = cursor.fetchall()
         for table, _ in dead:
-            cursor.execute(f'VACUUM (ANALYZE) "{table}"')
+            cursor.execute(SQL("VACUUM (ANALYZE) {}").format(Identifier(table)))
     return sum(count for _, count in dead)
 
 
