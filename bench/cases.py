@@ -19,6 +19,7 @@ from bench.measure import Figure, floor, measure_together, page
 from config.keyset import encode_cursor
 from sessions_app.api import MESSAGE_COLUMNS as API_MESSAGE_COLUMNS
 from sessions_app.api import TOOL_CALL_COLUMNS as API_CALL_COLUMNS
+from sessions_app.models import SESSION_ROW_FIELDS
 from sessions_app.selectors import TRANSCRIPT_CALL_FIELDS, TRANSCRIPT_MESSAGE_FIELDS
 
 PAGE = 50  # rows a page everywhere: console, API, Logdeck's admin and the stock admin
@@ -29,10 +30,7 @@ STOCK = "/bench-stock-admin/sessions_app"
 # (`as_rows()`), the API's sessions, messages and tool calls (its `*_COLUMNS`), a transcript's
 # messages and calls, one error group's calls with their session, agent and message. The admin's
 # changelists, which have no ratio target, are floored by the API's rows of the same table.
-SESSION_COLUMNS = (
-    "s.id, s.name, s.platform, s.agent_id, s.user_id, s.created_at, s.finished_at, "
-    "s.message_count, s.tool_call_count, s.error_count, a.name, u.email"
-)
+SESSION_COLUMNS = ", ".join([*(f"s.{name}" for name in SESSION_ROW_FIELDS), "a.name", "u.email"])
 API_SESSION_COLUMNS = (
     "s.id, s.agent_id, a.name, s.user_id, u.email, s.name, s.platform, s.metadata, s.created_at, "
     "s.updated_at, s.last_activity_at, s.finished_at, s.finished_at IS NULL, s.message_count, "
