@@ -57,7 +57,7 @@ def agent_list_view(request: HtmxHttpRequest) -> HttpResponse:
     ids = [agent.pk for agent in page.items]
     activity, as_of = cached_stats(
         "console:agent-activity:" + hashlib.sha256(repr(ids).encode()).hexdigest(),
-        lambda: agent_activity(agent_ids=ids, since=_since(ACTIVITY_DAYS)),
+        lambda: agent_activity(agent_ids=ids, since=_since(ACTIVITY_DAYS).date()),
     )
     rows = []
     for agent in page.items:

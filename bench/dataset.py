@@ -241,15 +241,22 @@ class CopyFile:
 
 
 DAILY_ACTIVITY_SQL = """
-INSERT INTO sessions_app_dailyactivity (agent_id, day, messages, tool_calls, tool_errors)
-SELECT agent_id, day, sum(messages), sum(tool_calls), sum(tool_errors) FROM (
+INSERT INTO sessions_app_dailyactivity (agent_id, day, messages, tool_calls, tool_errors,
+    sessions, active_sessions)
+SELECT agent_id, day, sum(messages), sum(tool_calls), sum(tool_errors), sum(sessions),
+       sum(active_sessions) FROM (
     SELECT agent_id, (created_at AT TIME ZONE 'UTC')::date AS day,
-           count(*) AS messages, 0 AS tool_calls, 0 AS tool_errors
+           count(*) AS messages, 0 AS tool_calls, 0 AS tool_errors, 0 AS sessions,
+           0 AS active_sessions
     FROM sessions_app_message GROUP BY 1, 2
     UNION ALL
     SELECT agent_id, (created_at AT TIME ZONE 'UTC')::date, 0, count(*),
-           count(*) FILTER (WHERE is_error)
+           count(*) FILTER (WHERE is_error), 0, 0
     FROM sessions_app_toolcall GROUP BY 1, 2
+    UNION ALL
+    SELECT agent_id, (created_at AT TIME ZONE 'UTC')::date, 0, 0, 0, count(*),
+           count(*) FILTER (WHERE finished_at IS NULL)
+    FROM sessions_app_session GROUP BY 1, 2
 ) AS activity GROUP BY agent_id, day
 """
 

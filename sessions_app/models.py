@@ -306,8 +306,9 @@ class Checkpoint(models.Model):
 
 
 class DailyActivity(models.Model):
-    """Messages, tool calls and failed tool calls per agent per day, kept by the services in the
-    same transaction as the rows they count, so charts and stats never count messages."""
+    """Messages, tool calls, failed tool calls and sessions started per agent per day, kept by
+    the services in the same transaction as the rows they count, so charts and stats never count
+    messages, tool calls or sessions."""
 
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="+", db_index=False)
     day = models.DateField()
@@ -315,6 +316,9 @@ class DailyActivity(models.Model):
     messages = models.IntegerField(default=0)
     tool_calls = models.IntegerField(default=0)
     tool_errors = models.IntegerField(default=0)
+    # The sessions started on the day, and how many of them are not finished yet.
+    sessions = models.IntegerField(default=0)
+    active_sessions = models.IntegerField(default=0)
 
     class Meta:
         verbose_name_plural = "daily activity"

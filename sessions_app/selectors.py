@@ -519,15 +519,17 @@ def checkpoint_latest(*, session_id: uuid.UUID | str) -> Checkpoint:
 
 def activity_stats(*, agent: int | None = None, days: int = 30) -> dict[str, Any]:
     """Totals and a per-day series for one agent or all: sessions, messages, tool calls by state,
-    success rate. Totals come from the sessions' counters, the states from ToolStateCount and
-    the series from DailyActivity, never from counting messages or tool calls."""
-    sessions = Session.objects.all() if agent is None else Session.objects.filter(agent_id=agent)
-    totals = sessions.aggregate(
-        sessions=Count("id"),
-        active_sessions=Count("id", filter=Q(finished_at__isnull=True)),
-        messages=Sum("message_count", default=0),
-        tool_calls=Sum("tool_call_count", default=0),
-        tool_errors=Sum("error_count", default=0),
+    success rate. Totals and the series come from DailyActivity, the states from ToolStateCount:
+    a row per agent and day or state, whatever the number of sessions, messages or tool calls."""
+    activity = DailyActivity.objects.all()
+    if agent is not None:
+        activity = activity.filter(agent_id=agent)
+    totals = activity.aggregate(
+        sessions=Sum("sessions", default=0),
+        active_sessions=Sum("active_sessions", default=0),
+        messages=Sum("messages", default=0),
+        tool_calls=Sum("tool_calls", default=0),
+        tool_errors=Sum("tool_errors", default=0),
     )
     counts = ToolStateCount.objects.all()
     if agent is not None:
@@ -540,12 +542,10 @@ def activity_stats(*, agent: int | None = None, days: int = 30) -> dict[str, Any
 
     today = timezone.localdate()
     start = today - dt.timedelta(days=days - 1)
-    activity = DailyActivity.objects.filter(day__gte=start)
-    if agent is not None:
-        activity = activity.filter(agent_id=agent)
     per_day = {
         row["day"]: row
-        for row in activity.order_by()
+        for row in activity.filter(day__gte=start)
+        .order_by()
         .values("day")
         .annotate(messages=Sum("messages"), tool_errors=Sum("tool_errors"))
     }
@@ -640,21 +640,21 @@ def tool_failure_leaders(
 
 
 def agent_activity(
-    *, agent_ids: list[int], since: dt.datetime | None = None
+    *, agent_ids: list[int], since: dt.date | None = None
 ) -> dict[int, dict[str, int]]:
-    """Per agent: sessions, messages, tool calls and errors summed from the sessions' counters
-    (never from messages), for sessions started since `since`."""
-    sessions = Session.objects.filter(agent_id__in=agent_ids)
+    """Per agent: sessions started, messages, tool calls and errors from `since` (a day) on,
+    summed from DailyActivity: a row per agent and day, never the sessions or messages."""
+    activity = DailyActivity.objects.filter(agent_id__in=agent_ids)
     if since is not None:
-        sessions = sessions.filter(created_at__gte=since)
+        activity = activity.filter(day__gte=since)
     rows = (
-        sessions.order_by()
+        activity.order_by()
         .values("agent_id")
         .annotate(
-            sessions=Count("id"),
-            messages=Sum("message_count", default=0),
-            tool_calls=Sum("tool_call_count", default=0),
-            tool_errors=Sum("error_count", default=0),
+            sessions=Sum("sessions", default=0),
+            messages=Sum("messages", default=0),
+            tool_calls=Sum("tool_calls", default=0),
+            tool_errors=Sum("tool_errors", default=0),
         )
     )
     return {row.pop("agent_id"): row for row in rows}

@@ -83,7 +83,14 @@ class AppendResult:
 
 
 # What the writers read of the session they lock; the other fields are loaded if asked for.
-LOCKED_SESSION_FIELDS = ("id", "agent_id", "message_count", "last_activity_at", "finished_at")
+LOCKED_SESSION_FIELDS = (
+    "id",
+    "agent_id",
+    "message_count",
+    "created_at",
+    "last_activity_at",
+    "finished_at",
+)
 
 
 def _lock_session(session_id: uuid.UUID | str) -> Session:
@@ -184,7 +191,7 @@ def session_start(
         raise Conflict(f"A session with id {id} already exists.", field="id")
     now = timezone.now()
     started = created_at or now
-    return Session.objects.create(
+    session = Session.objects.create(
         id=id or uuid.uuid4(),
         agent=agent,
         user=user,
@@ -194,6 +201,8 @@ def session_start(
         created_at=started,
         last_activity_at=started,
     )
+    daily_activity_add(activity_of_rows(sessions=[session]))
+    return session
 
 
 @transaction.atomic
@@ -226,15 +235,30 @@ def session_finish(*, session_id: uuid.UUID | str, at: dt.datetime | None = None
     if session.finished_at is None:
         session.finished_at = at or timezone.now()
         session.save(update_fields=["finished_at", "updated_at"])
+        day = _activity_day(session.created_at)
+        daily_activity_add({(session.agent_id, day): activity_change(active_sessions=-1)})
     return session
 
 
 @transaction.atomic
 def sessions_finish(*, sessions: Any) -> int:
     """Finish every active session in a queryset (the admin action); returns how many."""
-    return sessions.filter(finished_at__isnull=True).update(
-        finished_at=timezone.now(), updated_at=timezone.now()
+    # Lock them first, in a fixed order, so the count taken off the daily activity is the count
+    # this update finishes, not one a concurrent finish also took.
+    ids = list(
+        sessions.filter(finished_at__isnull=True)
+        .select_for_update()
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
+    active = Session.objects.filter(pk__in=ids)
+    deltas = {
+        key: activity_change(active_sessions=change[4])
+        for key, change in activity_of_queryset(sessions=active).items()
+    }
+    finished = active.update(finished_at=timezone.now(), updated_at=timezone.now())
+    daily_activity_add(deltas, sign=-1)
+    return finished
 
 
 @transaction.atomic
@@ -556,7 +580,8 @@ def tool_call_finish(
     delta = int(call.is_error) - int(was_error)
     if delta:
         Session.objects.filter(pk=session.pk).update(error_count=F("error_count") + delta)
-        daily_activity_add({(call.agent_id, _activity_day(call.created_at)): [0, 0, delta]})
+        day = _activity_day(call.created_at)
+        daily_activity_add({(call.agent_id, day): activity_change(tool_errors=delta)})
     _error_groups_change(was, message_was, call)
     _tool_state_change(call, state_was)
     return call
@@ -658,7 +683,8 @@ def tool_call_update(*, tool_call_id: int, **fields: Any) -> ToolCall:
     delta = int(call.is_error) - int(was_error)
     if delta:
         Session.objects.filter(pk=session.pk).update(error_count=F("error_count") + delta)
-        daily_activity_add({(call.agent_id, _activity_day(call.created_at)): [0, 0, delta]})
+        day = _activity_day(call.created_at)
+        daily_activity_add({(call.agent_id, day): activity_change(tool_errors=delta)})
     _error_groups_change(was, message_was, call)
     _tool_state_change(call, state_was)
     return call
@@ -764,10 +790,24 @@ def _execute_in_order(statements: Sequence[Statement]) -> None:
 
 
 # --- Daily activity ---------------------------------------------------------------------------
-# The charts' per-day numbers live in DailyActivity, changed by every write above in the same
-# transaction as the rows they count (a delete subtracts what it removes).
+# The charts' per-day numbers and the stats' totals live in DailyActivity, changed by every write
+# above in the same transaction as the rows they count (a delete subtracts what it removes).
 
-ActivityDeltas = dict[tuple[int, dt.date], list[int]]  # (agent, day) -> [messages, calls, errors]
+# What a DailyActivity row counts, in the order of the lists in `ActivityDeltas`.
+ACTIVITY_COLUMNS = ("messages", "tool_calls", "tool_errors", "sessions", "active_sessions")
+ActivityDeltas = dict[tuple[int, dt.date], list[int]]  # (agent, day) -> ACTIVITY_COLUMNS
+
+
+def activity_change(
+    *,
+    messages: int = 0,
+    tool_calls: int = 0,
+    tool_errors: int = 0,
+    sessions: int = 0,
+    active_sessions: int = 0,
+) -> list[int]:
+    """One (agent, day)'s change, as a list in `ACTIVITY_COLUMNS` order."""
+    return [messages, tool_calls, tool_errors, sessions, active_sessions]
 
 
 def _activity_day(value: dt.datetime) -> dt.date:
@@ -775,7 +815,11 @@ def _activity_day(value: dt.datetime) -> dt.date:
 
 
 def activity_of_rows(
-    *, messages: Sequence[Message] = (), tool_calls: Sequence[ToolCall] = (), sign: int = 1
+    *,
+    messages: Sequence[Message] = (),
+    tool_calls: Sequence[ToolCall] = (),
+    sessions: Sequence[Session] = (),
+    sign: int = 1,
 ) -> ActivityDeltas:
     """What rows in memory add to (or, with sign=-1, take from) the daily activity."""
     days: dict[dt.datetime, dt.date] = {}  # the rows of a batch mostly share one time
@@ -787,15 +831,21 @@ def activity_of_rows(
 
     deltas: ActivityDeltas = {}
     for message in messages:
-        deltas.setdefault((message.agent_id, day(message.created_at)), [0, 0, 0])[0] += sign
+        deltas.setdefault((message.agent_id, day(message.created_at)), activity_change())[0] += sign
     for call in tool_calls:
-        entry = deltas.setdefault((call.agent_id, day(call.created_at)), [0, 0, 0])
+        entry = deltas.setdefault((call.agent_id, day(call.created_at)), activity_change())
         entry[1] += sign
         entry[2] += sign * int(call.is_error)
+    for session in sessions:
+        entry = deltas.setdefault((session.agent_id, day(session.created_at)), activity_change())
+        entry[3] += sign
+        entry[4] += sign * int(session.finished_at is None)
     return deltas
 
 
-def activity_of_queryset(*, messages: Any = None, tool_calls: Any = None) -> ActivityDeltas:
+def activity_of_queryset(
+    *, messages: Any = None, tool_calls: Any = None, sessions: Any = None
+) -> ActivityDeltas:
     """What stored rows count for, grouped in the database (used before deleting them)."""
     deltas: ActivityDeltas = {}
     if messages is not None:
@@ -806,7 +856,7 @@ def activity_of_queryset(*, messages: Any = None, tool_calls: Any = None) -> Act
             .annotate(n=Count("pk"))
         )
         for row in rows:
-            deltas.setdefault((row["agent_id"], row["day"]), [0, 0, 0])[0] += row["n"]
+            deltas.setdefault((row["agent_id"], row["day"]), activity_change())[0] += row["n"]
     if tool_calls is not None:
         rows = (
             tool_calls.order_by()
@@ -815,9 +865,20 @@ def activity_of_queryset(*, messages: Any = None, tool_calls: Any = None) -> Act
             .annotate(n=Count("pk"), errors=Count("pk", filter=Q(is_error=True)))
         )
         for row in rows:
-            entry = deltas.setdefault((row["agent_id"], row["day"]), [0, 0, 0])
+            entry = deltas.setdefault((row["agent_id"], row["day"]), activity_change())
             entry[1] += row["n"]
             entry[2] += row["errors"]
+    if sessions is not None:
+        rows = (
+            sessions.order_by()
+            .annotate(day=TruncDate("created_at"))
+            .values("agent_id", "day")
+            .annotate(n=Count("pk"), active=Count("pk", filter=Q(finished_at__isnull=True)))
+        )
+        for row in rows:
+            entry = deltas.setdefault((row["agent_id"], row["day"]), activity_change())
+            entry[3] += row["n"]
+            entry[4] += row["active"]
     return deltas
 
 
@@ -830,27 +891,31 @@ def daily_activity_add(deltas: ActivityDeltas, *, sign: int = 1) -> None:
 def _daily_activity_upserts(deltas: ActivityDeltas, *, sign: int = 1) -> list[Statement]:
     """The statements daily_activity_add runs, for a caller that sends them with others."""
     table = connection.ops.quote_name(DailyActivity._meta.db_table)
+    columns = ", ".join(ACTIVITY_COLUMNS)
+    values = ", ".join(["%s"] * len(ACTIVITY_COLUMNS))
+    sums = ", ".join(f"{name} = {table}.{name} + excluded.{name}" for name in ACTIVITY_COLUMNS)
     sql = (
-        f"INSERT INTO {table} (agent_id, day, messages, tool_calls, tool_errors) "
-        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (agent_id, day) DO UPDATE SET "
-        f"messages = {table}.messages + excluded.messages, "
-        f"tool_calls = {table}.tool_calls + excluded.tool_calls, "
-        f"tool_errors = {table}.tool_errors + excluded.tool_errors"
+        f"INSERT INTO {table} (agent_id, day, {columns}) VALUES (%s, %s, {values}) "
+        f"ON CONFLICT (agent_id, day) DO UPDATE SET {sums}"
     )
     return [
-        (sql, [agent_id, day.isoformat(), sign * m, sign * c, sign * e])
-        for (agent_id, day), (m, c, e) in sorted(deltas.items())
-        if (m, c, e) != (0, 0, 0)
+        (sql, [agent_id, day.isoformat(), *(sign * n for n in change)])
+        for (agent_id, day), change in sorted(deltas.items())
+        if any(change)
     ]
 
 
 @transaction.atomic
 def daily_activity_rebuild() -> int:
-    """Recount the whole daily activity from messages and tool calls (after a bulk load that went
-    around the services); returns how many (agent, day) rows there are."""
+    """Recount the whole daily activity from messages, tool calls and sessions (after a bulk load
+    that went around the services); returns how many (agent, day) rows there are."""
     DailyActivity.objects.all().delete()
     daily_activity_add(
-        activity_of_queryset(messages=Message.objects.all(), tool_calls=ToolCall.objects.all())
+        activity_of_queryset(
+            messages=Message.objects.all(),
+            tool_calls=ToolCall.objects.all(),
+            sessions=Session.objects.all(),
+        )
     )
     return DailyActivity.objects.count()
 
@@ -924,6 +989,7 @@ def sessions_delete(*, session_ids: Sequence[uuid.UUID | str]) -> dict[str, int]
     deltas = activity_of_queryset(
         messages=Message.objects.filter(session_id__in=ids),
         tool_calls=ToolCall.objects.filter(session_id__in=ids),
+        sessions=Session.objects.filter(pk__in=ids),
     )
     failures = error_groups_of_queryset(tool_calls=ToolCall.objects.filter(session_id__in=ids))
     states = tool_states_of_queryset(ToolCall.objects.filter(session_id__in=ids))

@@ -8,7 +8,13 @@ from django.contrib.auth.models import Group
 from agents.models import Agent, User
 from memories.models import Memory
 from sessions_app.models import ErrorGroupDay, Session
-from sessions_app.services import MessageIn, ToolCallIn, message_append
+from sessions_app.services import (
+    MessageIn,
+    ToolCallIn,
+    activity_of_rows,
+    daily_activity_add,
+    message_append,
+)
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -58,6 +64,13 @@ class SessionFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Session {n}")
     platform = "web"
     metadata = factory.LazyFunction(lambda: {"channel": "chat"})
+
+    @classmethod
+    def _create(cls, model_class: type[Session], *args, **kwargs) -> Session:
+        # Counted in the daily activity, as `session_start` counts the sessions it starts.
+        session = super()._create(model_class, *args, **kwargs)
+        daily_activity_add(activity_of_rows(sessions=[session]))
+        return session
 
 
 class MemoryFactory(factory.django.DjangoModelFactory):

@@ -92,7 +92,7 @@ def bulk_activity(n: int, *, agent: Agent | None = None, groups: int = 151) -> l
             )
         )
     ToolCall.objects.bulk_create(calls)
-    daily_activity_add(activity_of_rows(messages=messages, tool_calls=calls))
+    daily_activity_add(activity_of_rows(messages=messages, tool_calls=calls, sessions=sessions))
     error_groups_add(calls)
     return sessions
 
@@ -132,7 +132,7 @@ def bulk_group(n: int, *, tool: str = "lookup_order") -> tuple[str, str]:
         )
         for s, m in zip(sessions, messages, strict=True)
     )
-    daily_activity_add(activity_of_rows(messages=messages, tool_calls=calls))
+    daily_activity_add(activity_of_rows(messages=messages, tool_calls=calls, sessions=sessions))
     error_groups_add(calls)
     return tool, fingerprint
 

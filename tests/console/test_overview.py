@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
+from sessions_app.services import activity_change, daily_activity_add
 from tests.console.conftest import HOSTILE, assert_inert, bulk_activity, htmx
 from tests.factories import AgentFactory, SessionFactory, conversation
 
@@ -80,7 +82,14 @@ def test_it_caches_the_numbers_for_a_minute_and_says_as_of_when(viewer_client: C
 
 
 def test_it_groups_the_digits_of_big_totals(viewer_client: Client) -> None:
-    SessionFactory(message_count=1_234_567, tool_call_count=20_480, error_count=1_024)
+    # The totals are the daily activity's sums: a big day stands for a big history.
+    daily_activity_add(
+        {
+            (AgentFactory().pk, timezone.localdate()): activity_change(
+                messages=1_234_567, tool_calls=20_480, tool_errors=1_024, sessions=1
+            )
+        }
+    )
     html = viewer_client.get(URL).content.decode()
     assert "<strong>1,234,567</strong>" in html
     assert "<strong>20,480</strong><small>1,024 failed</small>" in html

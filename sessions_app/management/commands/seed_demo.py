@@ -861,7 +861,11 @@ class Command(BaseCommand):
             ToolCall.objects.bulk_create(calls, batch_size=BATCH_ROWS)
             checkpoints = [c for r in chunk for c in r.checkpoints]
             Checkpoint.objects.bulk_create(checkpoints, batch_size=BATCH_ROWS)
-            daily_activity_add(activity_of_rows(messages=messages, tool_calls=calls))
+            daily_activity_add(
+                activity_of_rows(
+                    messages=messages, tool_calls=calls, sessions=[r.session for r in chunk]
+                )
+            )
             error_groups_add(calls)
             tool_states_add(tool_states_of_rows(calls))
         totals.sessions += len(chunk)
