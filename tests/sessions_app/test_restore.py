@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +148,46 @@ def test_it_restores_every_field_of_every_row(dataset: None, tmp_path: Path) -> 
     assert len(restored["sessions_app.Message"]) == 10
     assert "Restored 37 rows" in out and "sessions_app.Message: 10" in out
     assert "sessions_app.ToolStateCount: 4" in out  # the rollups travel with the rows
+    assert "Recounted" not in out
+
+
+def test_it_recounts_the_rollups_an_older_backup_predates(dataset: None, tmp_path: Path) -> None:
+    """A backup made before the tool calls by state, and the daily activity's session counts,
+    were kept: restored, they are counted from the rows as the services would have kept them."""
+    before = snapshot()
+    path, older = tmp_path / "backup.jsonl", tmp_path / "older.jsonl"
+    backup(path)
+    with path.open() as new, older.open("w") as old:
+        for line in new:
+            record = json.loads(line)
+            if record["model"] == "sessions_app.toolstatecount":
+                continue
+            if record["model"] == "sessions_app.dailyactivity":
+                del record["fields"]["sessions"], record["fields"]["active_sessions"]
+            old.write(json.dumps(record) + "\n")
+    wipe()
+
+    out, _err = restore(older, no_progress=True)
+
+    assert (
+        "Recounted what the file predates: sessions_app.DailyActivity, "
+        "sessions_app.ToolStateCount." in out
+    )
+    restored = snapshot()
+    recounted = ("sessions_app.DailyActivity", "sessions_app.ToolStateCount")
+    assert {k: v for k, v in restored.items() if k not in recounted} == {
+        k: v for k, v in before.items() if k not in recounted
+    }
+    for label in recounted:  # new rows, so new ids: the same numbers
+        assert _without_ids(restored[label]) == _without_ids(before[label])
+    assert {(row["sessions"], row["active_sessions"]) for row in before[recounted[0]]} == {
+        (1, 0),
+        (1, 1),
+    }
+
+
+def _without_ids(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(({k: v for k, v in row.items() if k != "id"} for row in rows), key=repr)
 
 
 def test_it_restores_what_loaddata_restores(dataset: None, tmp_path: Path) -> None:

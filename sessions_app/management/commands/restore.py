@@ -30,6 +30,12 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from agents.models import Agent, User
+from sessions_app.models import DailyActivity, ErrorGroupDay, ToolStateCount
+from sessions_app.services import (
+    daily_activity_rebuild,
+    error_groups_rebuild,
+    tool_states_rebuild,
+)
 
 # Rows a freshly migrated database already holds: the target may have these, nothing else.
 MIGRATION_MODELS: tuple[type[models.Model], ...] = (ContentType, Permission, Group, LoginSession)
@@ -50,6 +56,14 @@ TEXT_PARSED_FIELDS = (
     models.UUIDField,
     models.DecimalField,
 )
+# The rollups the services keep beside the rows they count, and how to recount each: a backup
+# made before a rollup, or one of its columns, existed restores without it and is recounted.
+ROLLUPS: dict[type[models.Model], Callable[[], int]] = {
+    DailyActivity: daily_activity_rebuild,
+    ErrorGroupDay: error_groups_rebuild,
+    ToolStateCount: tool_states_rebuild,
+}
+ROLLUP_SOURCES = ("sessions_app.Session", "sessions_app.Message", "sessions_app.ToolCall")
 KEY_CACHE_LIMIT = 200_000  # natural key -> pk entries kept; cleared when full, so memory is bounded
 
 Converter = Callable[[Any], Any]
@@ -117,6 +131,7 @@ class Restorer:
         self.groups_replaced = False
         self.unchecked = False  # True when foreign keys are checked by `check_foreign_keys`
         self.indexes: list[str] = []  # dropped for the load, rebuilt by `finish`
+        self.partial: set[type[models.Model]] = set()  # rollups with a column the file lacks
 
     # --- checks ---------------------------------------------------------------------------
     def refuse_non_empty(self) -> None:
@@ -296,6 +311,7 @@ class Restorer:
         now = timezone.now()
         rows: list[tuple[Any, ...]] = []
         links: dict[str, list[tuple]] = {m.table: [] for m in target.m2m}
+        rollup = target.model in ROLLUPS
         for record in chunk.records:
             line = record["_line"]
             values = record.get("fields", {})
@@ -305,6 +321,8 @@ class Restorer:
                     f"line {line}: {target.model._meta.label} has no field "
                     f"{', '.join(sorted(unknown))}."
                 )
+            if rollup and len(values) < len(known) - 1:  # every field but the primary key
+                self.partial.add(target.model)
             row = []
             f = None
             try:
@@ -458,6 +476,12 @@ class Restorer:
             for sql in statements:
                 cursor.execute(sql)
 
+    def stale_rollups(self) -> list[type[models.Model]]:
+        """The rollups the file lacks in whole or in part, when it holds rows they count."""
+        if not any(label in self.counts for label in ROLLUP_SOURCES):
+            return []
+        return [m for m in ROLLUPS if m in self.partial or m._meta.label not in self.counts]
+
     def analyze(self) -> None:
         # Fresh tables have no planner statistics; without them the first pages plan badly.
         if not self.postgres or not self.touched:
@@ -510,6 +534,19 @@ class Command(BaseCommand):
                 for chunk in restorer.chunks(stream, progress):
                     restorer.restore_chunk(chunk)
                 restorer.finish()
+                stale = restorer.stale_rollups()
+                if stale and restorer.using == DEFAULT_DB_ALIAS:
+                    for model in stale:
+                        ROLLUPS[model]()  # the recounts write through the default database
+                    if options["verbosity"] > 0:
+                        recounted = ", ".join(m._meta.label for m in stale)
+                        self.stdout.write(f"Recounted what the file predates: {recounted}.")
+                elif stale:
+                    labels = ", ".join(m._meta.label for m in stale)
+                    self.stderr.write(
+                        f"The file predates {labels}; restore it into the default database to "
+                        "have them recounted, or the stats will leave its rows out."
+                    )
         except (OSError, EOFError) as exc:
             raise CommandError(f"Cannot read {options['path']}: {exc}.") from None
         finally:
