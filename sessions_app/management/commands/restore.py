@@ -544,8 +544,8 @@ class Command(BaseCommand):
                 elif stale:
                     labels = ", ".join(m._meta.label for m in stale)
                     self.stderr.write(
-                        f"The file predates {labels}; restore it into the default database to "
-                        "have them recounted, or the stats will leave its rows out."
+                        f"The file predates {labels}, which the stats read. They are recounted "
+                        "only in the default database: restore there to have them."
                     )
         except (OSError, EOFError) as exc:
             raise CommandError(f"Cannot read {options['path']}: {exc}.") from None
