@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bench.dataset import COMMON_WORD, SEARCH_WORD, as_json
-from bench.measure import Figure, floor, measure_together, page
+from bench.measure import Figure, floor, measure_together, page, shown_rows
 from config.keyset import encode_cursor
 from sessions_app.api import MESSAGE_COLUMNS as API_MESSAGE_COLUMNS
 from sessions_app.api import TOOL_CALL_COLUMNS as API_CALL_COLUMNS
@@ -417,4 +417,8 @@ def run_case(case: Case, *, warmup: int, repeat: int) -> dict[str, Figure]:
     )
     if figures["floor"].ok:
         figures["floor"].queries = case.floor_queries
+    for side in ("logdeck", "stock"):  # what each page showed, from one more call
+        call = getattr(case, side)
+        if call is not None and figures[side].ok:
+            figures[side].extra["rows"] = shown_rows(call())
     return figures

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -11,6 +13,7 @@ from typing import Any
 
 import psycopg
 from django.db import connection
+from django.http.response import HttpResponseBase
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import NoReverseMatch
@@ -108,9 +111,10 @@ def _failed(exc: Exception) -> Figure:
 
 
 def page(client: Client, url: Callable[[], str], headers: dict[str, str] | None = None):
-    """A GET through the test client that must answer 200; 404 means not built (n/a)."""
+    """A GET through the test client that must answer 200 (the call returns the response); 404
+    means not built (n/a)."""
 
-    def call() -> None:
+    def call() -> HttpResponseBase:
         response = client.get(url(), headers=headers or {})
         if response.status_code == 404:
             raise NotThere("404")
@@ -118,8 +122,29 @@ def page(client: Client, url: Callable[[], str], headers: dict[str, str] | None 
             raise RuntimeError(f"HTTP {response.status_code}")
         if getattr(response, "streaming", False):
             b"".join(response.streaming_content)
+        return response
 
     return call
+
+
+TABLE_BODY = re.compile(r"<tbody[^>]*>(.*?)</tbody>", re.S)
+TABLE_ROW = re.compile(r"<tr(?![^>]*load-more)[\s>]")  # a "load more" row shows no record
+MESSAGE = re.compile(r'<article class="msg[\s"]')
+
+
+def shown_rows(response: Any) -> int | None:
+    """How many records a page shows: an API list's items, a transcript's messages, or the rows
+    of its tables. A page of 4 rows and one of 50 are not the same work, whatever the scale."""
+    if not isinstance(response, HttpResponseBase) or getattr(response, "streaming", False):
+        return None
+    if response.headers.get("Content-Type", "").startswith("application/json"):
+        items = json.loads(response.content).get("items")
+        return len(items) if isinstance(items, list) else None
+    html = response.content.decode()
+    if messages := MESSAGE.findall(html):
+        return len(messages)
+    bodies = TABLE_BODY.findall(html)
+    return sum(len(TABLE_ROW.findall(body)) for body in bodies) if bodies else None
 
 
 def floor(conn: psycopg.Connection, sql: str, params: list[Any] | None = None):

@@ -158,7 +158,7 @@ def compare(paths: list[Path]) -> str:
     if len(runs) < 2:
         return "--compare needs at least two JSON files from runs at different scales."
     scales = [run["scale"] for run in runs]
-    header = ["measurement", *scales, "growth", "queries", "stock growth", "floor growth"]
+    header = ["measurement", *scales, "growth", "queries", "rows", "stock growth", "floor growth"]
     lines = []
     keys: list[str] = []
     for run in runs:
@@ -167,7 +167,7 @@ def compare(paths: list[Path]) -> str:
         found = [next((r for r in run["rows"] if r["key"] == key), None) for run in runs]
         first = next(r for r in found if r)
         unit = first["unit"]
-        cells, values, queries = [], [], []
+        cells, values, queries, shown = [], [], [], []
         for r in found:
             figure = r["logdeck"] if r else None
             if not figure or figure["median_ms"] is None:
@@ -176,6 +176,7 @@ def compare(paths: list[Path]) -> str:
             value = figure["median_ms"] if unit == "ms" else figure["rate"]
             values.append(value)
             queries.append(figure["queries"])
+            shown.append(figure.get("rows"))
             cells.append(f"{value:.1f} ms" if unit == "ms" else f"{value:,} {unit}")
         growth, same_queries = "—", "—"
         if len(values) >= 2 and values[0]:
@@ -198,6 +199,9 @@ def compare(paths: list[Path]) -> str:
                 *cells,
                 growth,
                 same_queries,
+                "/".join("?" if n is None else str(n) for n in shown)
+                if any(n is not None for n in shown)
+                else "—",
                 _growth(found, "stock", unit),
                 _growth(found, "floor", unit),
             ]
@@ -209,7 +213,8 @@ def compare(paths: list[Path]) -> str:
     out.append("")
     out.append(
         f"growth: Logdeck's median at {scales[-1]} over {scales[0]} (target for pages: <= "
-        f"{GROWTH}x); queries: the query count at every scale (target: never more). For rates "
-        "(msgs/s, rows/s) growth is the largest scale's rate over the smallest's."
+        f"{GROWTH}x); queries: the query count at every scale (target: never more); rows: the "
+        "records the page showed at every scale (a page that shows more at scale does more "
+        "work). For rates (msgs/s, rows/s) growth is the largest scale's rate over the smallest's."
     )
     return "\n".join(out)

@@ -11,19 +11,26 @@ import psycopg
 import pytest
 from django.db import IntegrityError, connection
 from django.db.models import Count, Max, Min
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.test import Client
 
 from agents.models import User
 from agents.services import api_key_create
 from bench import cases, dataset, throughput
-from bench.measure import Figure, measure_together, percentile
+from bench.measure import Figure, measure_together, percentile, shown_rows
 from bench.report import compare, row, table
 from sessions_app.fingerprints import error_fingerprint
-from sessions_app.models import Message, Session, ToolCall, ToolStateCount
-from sessions_app.services import error_groups_rebuild, tool_states_rebuild
+from sessions_app.models import DailyActivity, Message, Session, ToolCall, ToolStateCount
+from sessions_app.services import (
+    ACTIVITY_COLUMNS,
+    daily_activity_rebuild,
+    error_groups_rebuild,
+    tool_states_rebuild,
+)
 from tests.factories import AgentFactory, SessionFactory, error_group_days
 
 MESSAGES = 600
+DAILY_ACTIVITY = ("agent_id", "day", *ACTIVITY_COLUMNS)
 
 
 @pytest.fixture
@@ -110,14 +117,32 @@ def test_it_judges_rows_against_the_targets() -> None:
 
 def test_it_compares_runs_at_several_scales(tmp_path: Path) -> None:
     paths = []
-    for scale, messages, median, queries in (("1m", 10**6, 4.5, 3), ("10k", 10**4, 2.0, 3)):
+    for scale, messages, median, rows in (("1m", 10**6, 4.5, 50), ("10k", 10**4, 2.0, 4)):
         paths.append(tmp_path / f"{scale}.json")
-        paths[-1].write_text(json.dumps(one_page_run(scale, messages, median, queries)))
+        paths[-1].write_text(json.dumps(one_page_run(scale, messages, median, 3, rows=rows)))
 
     text = compare(paths)
 
     assert text.index("10k") < text.index("1m")  # ordered by size, whatever the argument order
-    assert "2.25x MISS" in text and "same" in text
+    assert "2.25x MISS  same     4/50" in text  # growth, queries, and the rows each page showed
+
+
+def test_it_counts_the_records_a_page_shows() -> None:
+    table_page = HttpResponse(
+        "<table><thead><tr><th>When</th></tr></thead><tbody>"
+        '<tr class="has-errors"><td>a</td></tr>\n<tr>\n<td>b</td></tr>'
+        '<tr id="load-more" class="load-more-row"><td>Load more</td></tr></tbody></table>'
+    )
+    transcript = HttpResponse(
+        '<article class="msg role-user" id="m-0"></article><article class="msg role-assistant '
+        'msg-failed" id="m-1"><table><tbody><tr><td>x</td></tr></tbody></table></article>'
+    )
+    assert shown_rows(table_page) == 2
+    assert shown_rows(transcript) == 2  # messages, not the tables inside them
+    assert shown_rows(JsonResponse({"items": [{}, {}, {}], "next_cursor": "x"})) == 3
+    assert shown_rows(HttpResponse("<p>No sessions match.</p>")) is None
+    assert shown_rows(StreamingHttpResponse(iter([b"x"]))) is None
+    assert shown_rows(None) is None  # a floor's call returns nothing
 
 
 @pytest.mark.parametrize(
@@ -132,8 +157,10 @@ def test_it_flags_only_query_counts_that_grow(
     assert label in compare(paths)
 
 
-def one_page_run(scale: str, messages: int, median: float, queries: int) -> dict:
-    figure = Figure(median_ms=median, p95_ms=median, queries=queries)
+def one_page_run(
+    scale: str, messages: int, median: float, queries: int, *, rows: int | None = None
+) -> dict:
+    figure = Figure(median_ms=median, p95_ms=median, queries=queries, extra={"rows": rows})
     return {
         "scale": scale,
         "dataset": {"messages": messages},
@@ -170,6 +197,11 @@ def test_it_builds_a_dataset_the_services_could_have_written(built: dataset.Data
     states = set(ToolStateCount.objects.values_list("agent_id", "state", "calls"))
     assert states and tool_states_rebuild() == len(states)
     assert states == set(ToolStateCount.objects.values_list("agent_id", "state", "calls"))
+    # So is the daily activity, with the sessions started and still active each day.
+    activity = set(DailyActivity.objects.values_list(*DAILY_ACTIVITY))
+    assert activity and daily_activity_rebuild() == len(activity)
+    assert activity == set(DailyActivity.objects.values_list(*DAILY_ACTIVITY))
+    assert sum(row[5] for row in activity) == Session.objects.count()
     assert dataset.existing(connection.connection, MESSAGES) is not None
     assert dataset.existing(connection.connection, MESSAGES * 2) is None
 
@@ -182,10 +214,11 @@ def test_it_measures_every_row(built: dataset.Dataset) -> None:
     key = api_key_create(user=user, scope="read").secret
     ctx = cases.context(console, Client(), key, connection.connection)
 
-    rows = []
+    rows, shown = [], {}
     for case in cases.cases(ctx):
         figures = cases.run_case(case, warmup=0, repeat=1)
         rows.append(row(case.key, case.title, case.kind, figures))
+        shown[case.key] = (figures["logdeck"].extra.get("rows"), figures["stock"].extra.get("rows"))
         # The stock admin and the floor are always there; Logdeck's pages may not be built yet.
         assert figures["stock"].ok or figures["stock"].note == "—", (case.key, figures["stock"])
         assert figures["floor"].ok or figures["floor"].note == "—", (case.key, figures["floor"])
@@ -195,6 +228,13 @@ def test_it_measures_every_row(built: dataset.Dataset) -> None:
         )
     assert len(rows) >= 18
     assert "console: sessions, first page" in table(rows)
+    # Each page showed its records, and the stock admin's list the same number.
+    first_page = min(cases.PAGE, built.sessions)
+    assert shown["console.sessions"] == (first_page, first_page)
+    assert shown["api.messages"] == (cases.PAGE, cases.PAGE)
+    big = Session.objects.get(pk=built.big_session).message_count
+    assert shown["console.transcript"] == (min(100, big), min(cases.PAGE, big))
+    assert shown["framework.api"] == (0, None)
 
 
 @pytest.mark.postgres
