@@ -200,7 +200,7 @@ def compare(paths: list[Path]) -> str:
                 growth,
                 same_queries,
                 "/".join("?" if n is None else str(n) for n in shown)
-                if any(n is not None for n in shown)
+                if unit == "ms" and any(n is not None for n in shown)  # a rate's rows are its work
                 else "—",
                 _growth(found, "stock", unit),
                 _growth(found, "floor", unit),

@@ -118,13 +118,22 @@ def test_it_judges_rows_against_the_targets() -> None:
 def test_it_compares_runs_at_several_scales(tmp_path: Path) -> None:
     paths = []
     for scale, messages, median, rows in (("1m", 10**6, 4.5, 50), ("10k", 10**4, 2.0, 4)):
+        run = one_page_run(scale, messages, median, 3, rows=rows)
+        # A rate's "rows" are the rows it wrote, not records a page showed.
+        restore = Figure(median_ms=1.0, extra={"rate": 1000, "rows": messages})
+        run["rows"].append(
+            row("restore", "a restore", "other", {"logdeck": restore, "stock": Figure(),
+                                                  "floor": Figure()}, unit="rows/s")
+        )  # fmt: skip
         paths.append(tmp_path / f"{scale}.json")
-        paths[-1].write_text(json.dumps(one_page_run(scale, messages, median, 3, rows=rows)))
+        paths[-1].write_text(json.dumps(run))
 
     text = compare(paths)
 
     assert text.index("10k") < text.index("1m")  # ordered by size, whatever the argument order
     assert "2.25x MISS  same     4/50" in text  # growth, queries, and the rows each page showed
+    restore_line = next(line for line in text.splitlines() if line.startswith("a restore"))
+    assert "10000" not in restore_line and "1.00x" in restore_line
 
 
 def test_it_counts_the_records_a_page_shows() -> None:
