@@ -62,6 +62,9 @@ def configure_environment() -> str:
     os.environ.setdefault("SESSION_COOKIE_SECURE", "0")
     os.environ.setdefault("CSRF_COOKIE_SECURE", "0")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # The dataset's rollups count by UTC day, and a kept dataset serves every later run: the
+    # services must count its days the same way, whatever the shell's TIME_ZONE.
+    os.environ["TIME_ZONE"] = "UTC"
     return url
 
 

@@ -138,7 +138,8 @@ def shown_rows(response: Any) -> int | None:
     if not isinstance(response, HttpResponseBase) or getattr(response, "streaming", False):
         return None
     if response.headers.get("Content-Type", "").startswith("application/json"):
-        items = json.loads(response.content).get("items")
+        body = json.loads(response.content)
+        items = body.get("items") if isinstance(body, dict) else None
         return len(items) if isinstance(items, list) else None
     html = response.content.decode()
     if messages := MESSAGE.findall(html):

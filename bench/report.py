@@ -170,15 +170,18 @@ def compare(paths: list[Path]) -> str:
         cells, values, queries, shown = [], [], [], []
         for r in found:
             figure = r["logdeck"] if r else None
+            shown.append(figure.get("shown_rows") if figure else None)
             if not figure or figure["median_ms"] is None:
                 cells.append("n/a")
                 continue
             value = figure["median_ms"] if unit == "ms" else figure["rate"]
             values.append(value)
             queries.append(figure["queries"])
-            shown.append(figure.get("rows"))
             cells.append(f"{value:.1f} ms" if unit == "ms" else f"{value:,} {unit}")
         growth, same_queries = "—", "—"
+        records = "—"  # the records the page showed at each scale, where counted
+        if any(n is not None for n in shown):
+            records = "/".join("?" if n is None else str(n) for n in shown)
         if len(values) >= 2 and values[0]:
             factor = values[-1] / values[0]
             slower = factor if unit == "ms" else 1 / factor if factor else math.inf
@@ -199,9 +202,7 @@ def compare(paths: list[Path]) -> str:
                 *cells,
                 growth,
                 same_queries,
-                "/".join("?" if n is None else str(n) for n in shown)
-                if unit == "ms" and any(n is not None for n in shown)  # a rate's rows are its work
-                else "—",
+                records,
                 _growth(found, "stock", unit),
                 _growth(found, "floor", unit),
             ]

@@ -316,9 +316,11 @@ class DailyActivity(models.Model):
     messages = models.IntegerField(default=0)
     tool_calls = models.IntegerField(default=0)
     tool_errors = models.IntegerField(default=0)
-    # The sessions started on the day, and how many of them are not finished yet.
-    sessions = models.IntegerField(default=0)
-    active_sessions = models.IntegerField(default=0)
+    # The sessions started on the day, and how many of them are not finished yet. A default in
+    # the database too: code from before these columns, still serving during a deploy, inserts
+    # rows without them.
+    sessions = models.IntegerField(default=0, db_default=0)
+    active_sessions = models.IntegerField(default=0, db_default=0)
 
     class Meta:
         verbose_name_plural = "daily activity"

@@ -11,7 +11,7 @@ import datetime as dt
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field, fields
 from operator import attrgetter
 from typing import Any
 
@@ -236,7 +236,7 @@ def session_finish(*, session_id: uuid.UUID | str, at: dt.datetime | None = None
         session.finished_at = at or timezone.now()
         session.save(update_fields=["finished_at", "updated_at"])
         day = _activity_day(session.created_at)
-        daily_activity_add({(session.agent_id, day): activity_change(active_sessions=-1)})
+        daily_activity_add({(session.agent_id, day): ActivityChange(active_sessions=-1)})
     return session
 
 
@@ -253,7 +253,7 @@ def sessions_finish(*, sessions: Any) -> int:
     )
     active = Session.objects.filter(pk__in=ids)
     deltas = {
-        key: activity_change(active_sessions=change[4])
+        key: ActivityChange(active_sessions=change.active_sessions)
         for key, change in activity_of_queryset(sessions=active).items()
     }
     finished = active.update(finished_at=timezone.now(), updated_at=timezone.now())
@@ -581,7 +581,7 @@ def tool_call_finish(
     if delta:
         Session.objects.filter(pk=session.pk).update(error_count=F("error_count") + delta)
         day = _activity_day(call.created_at)
-        daily_activity_add({(call.agent_id, day): activity_change(tool_errors=delta)})
+        daily_activity_add({(call.agent_id, day): ActivityChange(tool_errors=delta)})
     _error_groups_change(was, message_was, call)
     _tool_state_change(call, state_was)
     return call
@@ -684,7 +684,7 @@ def tool_call_update(*, tool_call_id: int, **fields: Any) -> ToolCall:
     if delta:
         Session.objects.filter(pk=session.pk).update(error_count=F("error_count") + delta)
         day = _activity_day(call.created_at)
-        daily_activity_add({(call.agent_id, day): activity_change(tool_errors=delta)})
+        daily_activity_add({(call.agent_id, day): ActivityChange(tool_errors=delta)})
     _error_groups_change(was, message_was, call)
     _tool_state_change(call, state_was)
     return call
@@ -793,21 +793,20 @@ def _execute_in_order(statements: Sequence[Statement]) -> None:
 # The charts' per-day numbers and the stats' totals live in DailyActivity, changed by every write
 # above in the same transaction as the rows they count (a delete subtracts what it removes).
 
-# What a DailyActivity row counts, in the order of the lists in `ActivityDeltas`.
-ACTIVITY_COLUMNS = ("messages", "tool_calls", "tool_errors", "sessions", "active_sessions")
-ActivityDeltas = dict[tuple[int, dt.date], list[int]]  # (agent, day) -> ACTIVITY_COLUMNS
+
+@dataclass
+class ActivityChange:
+    """What one agent's day of DailyActivity gains (or, negative, loses): its columns by name."""
+
+    messages: int = 0
+    tool_calls: int = 0
+    tool_errors: int = 0
+    sessions: int = 0
+    active_sessions: int = 0
 
 
-def activity_change(
-    *,
-    messages: int = 0,
-    tool_calls: int = 0,
-    tool_errors: int = 0,
-    sessions: int = 0,
-    active_sessions: int = 0,
-) -> list[int]:
-    """One (agent, day)'s change, as a list in `ACTIVITY_COLUMNS` order."""
-    return [messages, tool_calls, tool_errors, sessions, active_sessions]
+ACTIVITY_COLUMNS = tuple(f.name for f in fields(ActivityChange))
+ActivityDeltas = dict[tuple[int, dt.date], ActivityChange]  # (agent, day) -> change
 
 
 def _activity_day(value: dt.datetime) -> dt.date:
@@ -830,16 +829,20 @@ def activity_of_rows(
         return days[value]
 
     deltas: ActivityDeltas = {}
+
+    def change(agent_id: int, at: dt.datetime) -> ActivityChange:
+        return deltas.setdefault((agent_id, day(at)), ActivityChange())
+
     for message in messages:
-        deltas.setdefault((message.agent_id, day(message.created_at)), activity_change())[0] += sign
+        change(message.agent_id, message.created_at).messages += sign
     for call in tool_calls:
-        entry = deltas.setdefault((call.agent_id, day(call.created_at)), activity_change())
-        entry[1] += sign
-        entry[2] += sign * int(call.is_error)
+        entry = change(call.agent_id, call.created_at)
+        entry.tool_calls += sign
+        entry.tool_errors += sign * int(call.is_error)
     for session in sessions:
-        entry = deltas.setdefault((session.agent_id, day(session.created_at)), activity_change())
-        entry[3] += sign
-        entry[4] += sign * int(session.finished_at is None)
+        entry = change(session.agent_id, session.created_at)
+        entry.sessions += sign
+        entry.active_sessions += sign * int(session.finished_at is None)
     return deltas
 
 
@@ -856,7 +859,7 @@ def activity_of_queryset(
             .annotate(n=Count("pk"))
         )
         for row in rows:
-            deltas.setdefault((row["agent_id"], row["day"]), activity_change())[0] += row["n"]
+            deltas.setdefault((row["agent_id"], row["day"]), ActivityChange()).messages += row["n"]
     if tool_calls is not None:
         rows = (
             tool_calls.order_by()
@@ -865,9 +868,9 @@ def activity_of_queryset(
             .annotate(n=Count("pk"), errors=Count("pk", filter=Q(is_error=True)))
         )
         for row in rows:
-            entry = deltas.setdefault((row["agent_id"], row["day"]), activity_change())
-            entry[1] += row["n"]
-            entry[2] += row["errors"]
+            entry = deltas.setdefault((row["agent_id"], row["day"]), ActivityChange())
+            entry.tool_calls += row["n"]
+            entry.tool_errors += row["errors"]
     if sessions is not None:
         rows = (
             sessions.order_by()
@@ -876,9 +879,9 @@ def activity_of_queryset(
             .annotate(n=Count("pk"), active=Count("pk", filter=Q(finished_at__isnull=True)))
         )
         for row in rows:
-            entry = deltas.setdefault((row["agent_id"], row["day"]), activity_change())
-            entry[3] += row["n"]
-            entry[4] += row["active"]
+            entry = deltas.setdefault((row["agent_id"], row["day"]), ActivityChange())
+            entry.sessions += row["n"]
+            entry.active_sessions += row["active"]
     return deltas
 
 
@@ -899,9 +902,9 @@ def _daily_activity_upserts(deltas: ActivityDeltas, *, sign: int = 1) -> list[St
         f"ON CONFLICT (agent_id, day) DO UPDATE SET {sums}"
     )
     return [
-        (sql, [agent_id, day.isoformat(), *(sign * n for n in change)])
-        for (agent_id, day), change in sorted(deltas.items())
-        if any(change)
+        (sql, [agent_id, day.isoformat(), *(sign * n for n in astuple(change))])
+        for (agent_id, day), change in sorted(deltas.items(), key=lambda item: item[0])
+        if any(astuple(change))
     ]
 
 

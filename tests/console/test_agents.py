@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from sessions_app.services import activity_change, daily_activity_add
+from sessions_app.services import ActivityChange, daily_activity_add
 from tests.console.conftest import HOSTILE, assert_inert, bulk_activity, htmx
 from tests.factories import AgentFactory, MemoryFactory, SessionFactory, conversation
 
@@ -109,5 +109,5 @@ def test_it_runs_a_fixed_number_of_queries(
 def test_it_groups_the_digits_of_an_agents_big_totals(viewer_client: Client) -> None:
     agent = AgentFactory()
     day = timezone.localdate()
-    daily_activity_add({(agent.pk, day): activity_change(messages=1_234_567, sessions=1)})
+    daily_activity_add({(agent.pk, day): ActivityChange(messages=1_234_567, sessions=1)})
     assert "<strong>1,234,567</strong>" in viewer_client.get(detail(agent)).content.decode()

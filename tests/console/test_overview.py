@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from sessions_app.services import activity_change, daily_activity_add
+from sessions_app.services import ActivityChange, daily_activity_add
 from tests.console.conftest import HOSTILE, assert_inert, bulk_activity, htmx
 from tests.factories import AgentFactory, SessionFactory, conversation
 
@@ -85,7 +85,7 @@ def test_it_groups_the_digits_of_big_totals(viewer_client: Client) -> None:
     # The totals are the daily activity's sums: a big day stands for a big history.
     daily_activity_add(
         {
-            (AgentFactory().pk, timezone.localdate()): activity_change(
+            (AgentFactory().pk, timezone.localdate()): ActivityChange(
                 messages=1_234_567, tool_calls=20_480, tool_errors=1_024, sessions=1
             )
         }

@@ -160,6 +160,19 @@ def test_it_counts_the_sessions_started_each_day_and_those_still_active():
     )
 
 
+def test_it_counts_a_session_on_the_day_it_started_in_the_consoles_time_zone(settings):
+    settings.TIME_ZONE = "America/New_York"
+    agent = AgentFactory()
+    # 03:30 UTC on March 5 is 22:30 on March 4 in New York: the day the charts call it.
+    session = session_start(agent=agent, created_at=dt.datetime(2026, 3, 5, 3, 30, tzinfo=dt.UTC))
+    row = DailyActivity.objects.get(agent=agent)
+    assert (row.day, row.sessions, row.active_sessions) == (dt.date(2026, 3, 4), 1, 1)
+    _assert_matches_a_recount()  # the database's days agree
+    session_finish(session_id=session.pk)
+    assert DailyActivity.objects.get(agent=agent, day=dt.date(2026, 3, 4)).active_sessions == 0
+    _assert_matches_a_recount()
+
+
 def test_the_session_counts_are_filled_for_existing_data_by_their_migration():
     agent = AgentFactory()
     for _ in range(2):

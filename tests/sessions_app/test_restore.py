@@ -20,6 +20,7 @@ from django.utils import timezone
 from agents.models import Agent, ApiKey, User
 from agents.services import api_key_create
 from memories.models import Memory
+from sessions_app.management.commands import restore as restore_command
 from sessions_app.models import Checkpoint, Message, Session, ToolCall
 from sessions_app.services import (
     MessageIn,
@@ -184,6 +185,40 @@ def test_it_recounts_the_rollups_an_older_backup_predates(dataset: None, tmp_pat
         (1, 0),
         (1, 1),
     }
+
+
+def test_it_recounts_nothing_a_current_backup_has_no_rows_of(db: None, tmp_path: Path) -> None:
+    """No failure, no error-group rows: a file without them lacks nothing."""
+    conversation(SessionFactory(), turns=2)
+    before = snapshot()
+    assert not before["sessions_app.ErrorGroupDay"] and before["sessions_app.ToolStateCount"]
+    path = tmp_path / "backup.jsonl"
+    backup(path)
+    wipe()
+
+    out, err = restore(path, no_progress=True)
+
+    assert "Recounted" not in out and not err
+    assert snapshot() == before
+
+
+def test_it_refuses_an_older_backup_where_it_cannot_recount(
+    dataset: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recounts write through the default database: into any other, an older file would
+    leave the stats short, so it restores nothing and says where to restore it."""
+    path, older = tmp_path / "backup.jsonl", tmp_path / "older.jsonl"
+    backup(path)
+    with path.open() as new, older.open("w") as old:
+        old.writelines(line for line in new if '"sessions_app.toolstatecount"' not in line)
+    wipe()
+    empty = snapshot()
+    monkeypatch.setattr(restore_command, "RECOUNT_DATABASE", "the-recounts-database")
+
+    with pytest.raises(CommandError, match=r"predates sessions_app\.ToolStateCount.*Nothing was"):
+        restore(older, no_progress=True)
+
+    assert snapshot() == empty
 
 
 def _without_ids(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

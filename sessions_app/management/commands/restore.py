@@ -30,7 +30,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from agents.models import Agent, User
-from sessions_app.models import DailyActivity, ErrorGroupDay, ToolStateCount
+from sessions_app.models import DailyActivity, ErrorGroupDay, Session, ToolCall, ToolStateCount
 from sessions_app.services import (
     daily_activity_rebuild,
     error_groups_rebuild,
@@ -56,14 +56,17 @@ TEXT_PARSED_FIELDS = (
     models.UUIDField,
     models.DecimalField,
 )
-# The rollups the services keep beside the rows they count, and how to recount each: a backup
-# made before a rollup, or one of its columns, existed restores without it and is recounted.
-ROLLUPS: dict[type[models.Model], Callable[[], int]] = {
-    DailyActivity: daily_activity_rebuild,
-    ErrorGroupDay: error_groups_rebuild,
-    ToolStateCount: tool_states_rebuild,
+# The rollups the services keep beside the rows they count: how to recount each, and the rows it
+# counts. A backup made before a rollup, or one of its columns, existed restores without it.
+ROLLUPS: dict[type[models.Model], tuple[Callable[[], int], Callable[[str], models.QuerySet]]] = {
+    DailyActivity: (daily_activity_rebuild, lambda using: Session.objects.using(using)),
+    ErrorGroupDay: (
+        error_groups_rebuild,
+        lambda using: ToolCall.objects.using(using).filter(is_error=True),
+    ),
+    ToolStateCount: (tool_states_rebuild, lambda using: ToolCall.objects.using(using)),
 }
-ROLLUP_SOURCES = ("sessions_app.Session", "sessions_app.Message", "sessions_app.ToolCall")
+RECOUNT_DATABASE = DEFAULT_DB_ALIAS  # the services recount through Django's default connection
 KEY_CACHE_LIMIT = 200_000  # natural key -> pk entries kept; cleared when full, so memory is bounded
 
 Converter = Callable[[Any], Any]
@@ -477,10 +480,13 @@ class Restorer:
                 cursor.execute(sql)
 
     def stale_rollups(self) -> list[type[models.Model]]:
-        """The rollups the file lacks in whole or in part, when it holds rows they count."""
-        if not any(label in self.counts for label in ROLLUP_SOURCES):
-            return []
-        return [m for m in ROLLUPS if m in self.partial or m._meta.label not in self.counts]
+        """The rollups the file lacks in part, or in whole while the rows they count are there."""
+        return [
+            model
+            for model, (_recount, counted) in ROLLUPS.items()
+            if model in self.partial
+            or (model._meta.label not in self.counts and counted(self.using).exists())
+        ]
 
     def analyze(self) -> None:
         # Fresh tables have no planner statistics; without them the first pages plan badly.
@@ -534,19 +540,19 @@ class Command(BaseCommand):
                 for chunk in restorer.chunks(stream, progress):
                     restorer.restore_chunk(chunk)
                 restorer.finish()
-                stale = restorer.stale_rollups()
-                if stale and restorer.using == DEFAULT_DB_ALIAS:
-                    for model in stale:
-                        ROLLUPS[model]()  # the recounts write through the default database
-                    if options["verbosity"] > 0:
-                        recounted = ", ".join(m._meta.label for m in stale)
-                        self.stdout.write(f"Recounted what the file predates: {recounted}.")
-                elif stale:
+                if stale := restorer.stale_rollups():
                     labels = ", ".join(m._meta.label for m in stale)
-                    self.stderr.write(
-                        f"The file predates {labels}, which the stats read. They are recounted "
-                        "only in the default database: restore there to have them."
-                    )
+                    if restorer.using != RECOUNT_DATABASE:
+                        raise CommandError(
+                            f"The file predates {labels}, which the stats are read from and "
+                            "which are recounted in the default database only: restore it there. "
+                            "Nothing was restored."
+                        )
+                    for model in stale:
+                        recount, _counted = ROLLUPS[model]
+                        recount()
+                    if options["verbosity"] > 0:
+                        self.stdout.write(f"Recounted what the file predates: {labels}.")
         except (OSError, EOFError) as exc:
             raise CommandError(f"Cannot read {options['path']}: {exc}.") from None
         finally:
