@@ -850,38 +850,35 @@ def activity_of_queryset(
     *, messages: Any = None, tool_calls: Any = None, sessions: Any = None
 ) -> ActivityDeltas:
     """What stored rows count for, grouped in the database (used before deleting them)."""
+    # Each kind of row, with what it counts for, by ActivityChange's names.
+    kinds = (
+        (messages, {"messages": Count("pk")}),
+        (
+            tool_calls,
+            {"tool_calls": Count("pk"), "tool_errors": Count("pk", filter=Q(is_error=True))},
+        ),
+        (
+            sessions,
+            {
+                "sessions": Count("pk"),
+                "active_sessions": Count("pk", filter=Q(finished_at__isnull=True)),
+            },
+        ),
+    )
     deltas: ActivityDeltas = {}
-    if messages is not None:
-        rows = (
-            messages.order_by()
+    for rows, counts in kinds:
+        if rows is None:
+            continue
+        per_day = (
+            rows.order_by()
             .annotate(day=TruncDate("created_at"))
             .values("agent_id", "day")
-            .annotate(n=Count("pk"))
+            .annotate(**counts)
         )
-        for row in rows:
-            deltas.setdefault((row["agent_id"], row["day"]), ActivityChange()).messages += row["n"]
-    if tool_calls is not None:
-        rows = (
-            tool_calls.order_by()
-            .annotate(day=TruncDate("created_at"))
-            .values("agent_id", "day")
-            .annotate(n=Count("pk"), errors=Count("pk", filter=Q(is_error=True)))
-        )
-        for row in rows:
+        for row in per_day:
             entry = deltas.setdefault((row["agent_id"], row["day"]), ActivityChange())
-            entry.tool_calls += row["n"]
-            entry.tool_errors += row["errors"]
-    if sessions is not None:
-        rows = (
-            sessions.order_by()
-            .annotate(day=TruncDate("created_at"))
-            .values("agent_id", "day")
-            .annotate(n=Count("pk"), active=Count("pk", filter=Q(finished_at__isnull=True)))
-        )
-        for row in rows:
-            entry = deltas.setdefault((row["agent_id"], row["day"]), ActivityChange())
-            entry.sessions += row["n"]
-            entry.active_sessions += row["active"]
+            for name in counts:
+                setattr(entry, name, getattr(entry, name) + row[name])
     return deltas
 
 
