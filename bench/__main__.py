@@ -118,13 +118,18 @@ def main(argv: list[str] | None = None) -> int:
     with overrides:
         result = run(args, url)
 
-    from bench.report import table, write_json
+    from bench.report import budgets, out_of_reach, table, write_json
 
+    budgets(result["rows"])
     print()
     print(table(result["rows"]))
-    misses = [r["title"] for r in result["rows"] if r["meets"] is False]
+    misses = [r for r in result["rows"] if r["meets"] is False]
+    unreachable = sum(map(out_of_reach, misses))
     print()
-    print(f"targets: {sum(r['meets'] is True for r in result['rows'])} met, {len(misses)} missed")
+    print(
+        f"targets: {sum(r['meets'] is True for r in result['rows'])} met, {len(misses)} missed"
+        + (f" ({unreachable} of them out of reach: budget under the least)" if unreachable else "")
+    )
     if args.json:
         write_json(args.json, result)
         print(f"JSON: {args.json}")

@@ -19,6 +19,8 @@ FLOOR_RATIO = 10
 APPEND_VS_COPY = 0.2
 RESTORE_VS_LOADDATA = 15
 GROWTH = 1.5
+# A page cannot be faster than its empty twin (bench/framework.py) plus the bare SQL for its rows.
+EMPTY_TWIN = {"console.": "framework.console", "api.": "framework.api"}
 
 
 def row(
@@ -77,6 +79,40 @@ def row(
     return result
 
 
+def budgets(rows: list[dict[str, Any]]) -> None:
+    """Give each row with a ratio target the time its targets allow (`budget_ms`: the stock's
+    time over the ratio asked, or ten floors, whichever is less) and the least the page could
+    cost in the same run (`least_ms`: its empty twin plus the bare SQL). A budget under the least
+    is a target no page of this stack meets, however its queries and templates are written."""
+    medians = {r["key"]: r["logdeck"]["median_ms"] for r in rows}
+    for r in rows:
+        r["budget_ms"] = r["least_ms"] = None
+        if not r["target"] or r["unit"] != "ms":
+            continue
+        stock, floor = r["stock"]["median_ms"], r["floor"]["median_ms"]
+        allowed = [] if floor is None else [floor * FLOOR_RATIO]
+        if r["kind"] in STOCK_RATIO and stock is not None:
+            allowed.append(stock / STOCK_RATIO[r["kind"]])
+        twin = next((k for prefix, k in EMPTY_TWIN.items() if r["key"].startswith(prefix)), "")
+        if allowed:
+            r["budget_ms"] = round(min(allowed), 2)
+        if floor is not None and medians.get(twin) is not None:
+            r["least_ms"] = round(medians[twin] + floor, 2)
+
+
+def out_of_reach(r: dict[str, Any]) -> bool:
+    """Whether the row's targets ask for less time than its empty twin and the bare SQL take."""
+    budget, least = r.get("budget_ms"), r.get("least_ms")
+    return budget is not None and least is not None and budget < least
+
+
+def _budget(r: dict[str, Any]) -> str:
+    if r.get("budget_ms") is None:
+        return ""
+    text = f"{r['budget_ms']:.1f}"
+    return f"{text} < {r['least_ms']:.1f} least" if out_of_reach(r) else text
+
+
 def _cell(figure: dict[str, Any], unit: str) -> str:
     if figure["median_ms"] is None:
         return figure["note"] or "—"
@@ -107,6 +143,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         "floor",
         "stock/Ld",
         "Ld/floor",
+        "budget ms",
         "target",
     )
     lines = [
@@ -117,6 +154,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             _cell(r["floor"], r["unit"]),
             _ratio(r["stock_over_logdeck"], r["unit"]),
             _ratio(r["logdeck_over_floor"], r["unit"]),
+            _budget(r),
             "" if r["meets"] is None else ("ok " if r["meets"] else "MISS ") + r["target"],
         ]
         for r in rows
@@ -132,6 +170,9 @@ def table(rows: list[dict[str, Any]]) -> str:
         "Ld/floor: Logdeck's time over the raw-SQL floor (for ingestion: share of COPY's rate).",
         "ingest: stock (bulk_create) and floor (COPY) store the batches' messages and tool calls.",
         "admin rows: no ratio target (the targets name console pages and API lists); growth only.",
+        "budget: the most a page may take and meet its targets (stock / ratio, or 10 floors);",
+        "  'least': what its empty twin (framework rows) and the bare SQL take, in this run. A",
+        "  budget under it is out of reach of any page on this stack.",
     ]
     return "\n".join([*out, "", *notes])
 

@@ -18,7 +18,7 @@ from agents.models import User
 from agents.services import api_key_create
 from bench import cases, dataset, throughput
 from bench.measure import Figure, measure_together, percentile, shown_rows
-from bench.report import compare, row, table
+from bench.report import budgets, compare, out_of_reach, row, table
 from sessions_app.fingerprints import error_fingerprint
 from sessions_app.models import DailyActivity, Message, Session, ToolCall, ToolStateCount
 from sessions_app.services import (
@@ -113,6 +113,42 @@ def test_it_judges_rows_against_the_targets() -> None:
     assert (admin["stock_over_logdeck"], admin["logdeck_over_floor"]) == (15.0, 20.0)
     assert admin["meets"] is None and admin["target"] == ""
     assert "n/a (404)" in table([page1, deep, missing, admin])
+
+
+def test_it_names_the_targets_no_page_could_meet() -> None:
+    def ms(median: float) -> Figure:
+        return Figure(median_ms=median, p95_ms=median, queries=1)
+
+    none = Figure(note="—")
+    rows = [
+        row("framework.console", "empty page", "other", {"logdeck": ms(3.0), "stock": none,
+                                                         "floor": none}),
+        row("framework.api", "empty list", "other", {"logdeck": ms(1.0), "stock": none,
+                                                     "floor": none}),
+        # 100x a 80 ms stock page is 0.8 ms: under the empty page (3.0) and the bare SQL (1.5).
+        row("console.deep", "deep", "deep", {"logdeck": ms(15.0), "stock": ms(80.0),
+                                             "floor": ms(1.5)}),
+        # Ten floors (20 ms) are the tighter target here, and above the least (3.0 + 2.0).
+        row("console.transcript", "transcript", "other", {"logdeck": ms(25.0), "stock": ms(90.0),
+                                                          "floor": ms(2.0)}),
+        # 20x a 100 ms stock list is 5 ms, above its empty twin (1.0) and the SQL (1.2).
+        row("api.calls", "calls", "page1", {"logdeck": ms(6.0), "stock": ms(100.0),
+                                            "floor": ms(1.2)}),
+        row("admin.messages", "admin", "admin", {"logdeck": ms(30.0), "stock": ms(90.0),
+                                                 "floor": ms(1.0)}),
+    ]  # fmt: skip
+
+    budgets(rows)
+
+    by_key = {r["key"]: r for r in rows}
+    assert (by_key["console.deep"]["budget_ms"], by_key["console.deep"]["least_ms"]) == (0.8, 4.5)
+    assert by_key["console.transcript"]["budget_ms"] == 20.0
+    assert by_key["console.transcript"]["least_ms"] == 5.0
+    assert (by_key["api.calls"]["budget_ms"], by_key["api.calls"]["least_ms"]) == (5.0, 2.2)
+    assert by_key["admin.messages"]["budget_ms"] is None  # no target, no budget
+    assert [r["key"] for r in rows if out_of_reach(r)] == ["console.deep"]
+    text = table(rows)
+    assert "0.8 < 4.5 least" in text and "20.0 " in text and "5.0 " in text
 
 
 def test_it_compares_runs_at_several_scales(tmp_path: Path) -> None:
