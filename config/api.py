@@ -9,6 +9,7 @@ import math
 import uuid
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.serializers.json import DjangoJSONEncoder
@@ -71,7 +72,20 @@ class ApiJSONEncoder(NinjaJSONEncoder):
 
 
 class ApiRenderer(JSONRenderer):
+    """Responses through orjson, with `ApiJSONEncoder` for the times (passed through, so they keep
+    DjangoJSONEncoder's format) and anything else orjson leaves to a `default`. What orjson
+    refuses (an integer past 64 bits in an agent's payload) goes through the stdlib instead."""
+
     encoder_class = ApiJSONEncoder
+
+    def render(self, request: HttpRequest, data: Any, *, response_status: int) -> Any:
+        encoder = self.encoder_class()
+        try:
+            return orjson.dumps(
+                data, default=encoder.default, option=orjson.OPT_PASSTHROUGH_DATETIME
+            )
+        except orjson.JSONEncodeError:
+            return json.dumps(data, cls=self.encoder_class)
 
 
 api = NinjaAPI(
