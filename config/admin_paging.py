@@ -15,7 +15,9 @@ the named `(column, id)` indexes hold). An order a cursor cannot hold (an expres
 model's field, a nullable column) pages by OFFSET instead, up to `OFFSET_ROWS_LIMIT` rows deep.
 `?p=N` links from before keyset paging open page N by OFFSET within the same limit, then page on by
 cursor; a deeper `?p=`, or a cursor that is not valid for the list, shows the first page with a
-message that says so.
+message that says so. A lookup in the query string that fails only when its query runs (a number
+past a bigint, a time past year 9999, a malformed regex) is answered as the stock admin answers one
+it cannot build: the plain list, here with a message naming the failure.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.admin.views.main import ORDER_VAR, PAGE_VAR, ChangeList
-from django.core.exceptions import FieldDoesNotExist
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ORDER_VAR, PAGE_VAR, SEARCH_VAR, ChangeList
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.paginator import Paginator
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.db.models import Model, QuerySet
 from django.db.models.options import Options
 from django.http import HttpRequest
@@ -43,6 +46,8 @@ COUNT_WINDOW = 10_000
 CURSOR_VAR = "cursor"
 # How deep `?p=N` may reach by OFFSET (old links, and orders a cursor cannot follow).
 OFFSET_ROWS_LIMIT = 10_000
+# What a query-string lookup the ORM accepted can still raise once its query runs.
+LOOKUP_RUN_FAILURES = (OverflowError, ValueError, TypeError, ValidationError, DatabaseError)
 
 
 def planner_row_estimate(model: type[Model], using: str) -> int | None:
@@ -208,6 +213,15 @@ class KeysetChangeList(ChangeList):
         return ordering
 
     def get_results(self, request: HttpRequest) -> None:
+        try:
+            self._read_results(request)
+        except LOOKUP_RUN_FAILURES as exc:
+            if not (self.filter_params or request.GET.get(SEARCH_VAR)):
+                raise  # nothing the user typed: a fault of ours, not a request to refuse
+            messages.error(request, f"That filter or search cannot be applied: {exc}")
+            raise IncorrectLookupParameters(exc) from exc
+
+    def _read_results(self, request: HttpRequest) -> None:
         paginator = self.model_admin.get_paginator(request, self.queryset, self.list_per_page)
         result_count = paginator.count
         if self.model_admin.show_full_result_count:
@@ -217,7 +231,7 @@ class KeysetChangeList(ChangeList):
         can_show_all = result_count <= self.list_max_show_all
         multi_page = result_count > self.list_per_page
         if (self.show_all and can_show_all) or not multi_page:
-            result_list: Any = self.queryset._clone()
+            result_list: Any = list(self.queryset._clone())  # read here, where failures are met
         else:
             result_list = self.page_rows(request)
 

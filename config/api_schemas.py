@@ -29,11 +29,10 @@ from pydantic import (
     model_validator,
 )
 
-from config.keyset import keyset_page
+from config.keyset import INT64_MAX, keyset_page
 
 NO_NUL = r"^[^\x00]*$"
 INT32_MAX = 2**31 - 1
-INT64_MAX = 2**63 - 1
 
 
 def text(max_length: int | None = None, *, min_length: int = 0) -> Any:

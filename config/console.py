@@ -27,6 +27,7 @@ from django_htmx.http import push_url
 from django_htmx.middleware import HtmxDetails
 
 from config.errors import InvalidInput
+from config.keyset import INT64_MAX, INT64_MIN
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -178,9 +179,12 @@ def query_int(request: HttpRequest, name: str) -> int | None:
     if not raw:
         return None
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise InvalidInput(f"{name} must be a whole number, not {raw!r}.", field=name) from None
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise InvalidInput(f"{name} is out of range: no row has that id.", field=name)
+    return value
 
 
 def query_date(request: HttpRequest, name: str, *, end_of_day: bool = False) -> dt.datetime | None:
@@ -195,9 +199,15 @@ def query_date(request: HttpRequest, name: str, *, end_of_day: bool = False) -> 
         day = None
     if day is None:
         raise InvalidInput(f"{name} must be a date as YYYY-MM-DD, not {raw!r}.", field=name)
-    if end_of_day:
-        day += dt.timedelta(days=1)
-    return dt.datetime.combine(day, dt.time.min, tzinfo=timezone.get_current_timezone())
+    try:
+        if end_of_day:
+            day += dt.timedelta(days=1)
+        moment = dt.datetime.combine(day, dt.time.min, tzinfo=timezone.get_current_timezone())
+        moment.astimezone(dt.UTC)  # stored in UTC: the first and last days may not fit
+    except OverflowError:
+        message = f"{name} is too far in the past or the future: pick a day in years 2 to 9998."
+        raise InvalidInput(message, field=name) from None
+    return moment
 
 
 def form_values(request: HttpRequest, names: Sequence[str]) -> dict[str, str]:

@@ -10,15 +10,19 @@ import base64
 import binascii
 import datetime as dt
 import json
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Field, Model, Q, QuerySet
 
 from config.errors import InvalidInput
+
+# What a bigint column holds, the widest integer any id, count or seq here is stored in.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -52,19 +56,48 @@ def encode_cursor(ordering: Sequence[str], row: Model | dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a sort key")
+
+
+def _sort_key(field: Field, value: Any) -> Any:
+    """`value` as `field` holds it, or ValueError for what no row could hold: a NULL in a column
+    that has none, an integer past a bigint, a time that leaves years 1 to 9999 in UTC."""
+    value = field.to_python(value)
+    if value is None:
+        raise ValueError("no sort key is NULL")  # keyset lists sort on NOT NULL columns only
+    if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+        raise ValueError("past a bigint")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("not finite")
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError("a cursor's time carries its offset")
+        value.astimezone(dt.UTC)  # OverflowError at the edges of year 1 and 9999
+    return value
+
+
 def decode_cursor(queryset: QuerySet, ordering: Sequence[str], token: str) -> list[Any]:
     """The sort-key values inside `token`, typed by the model's fields; `InvalidInput` if forged."""
     try:
         padded = token + "=" * (-len(token) % 4)
-        payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        payload = json.loads(base64.urlsafe_b64decode(padded.encode()), parse_constant=_no_constant)
         if payload["o"] != list(ordering) or len(payload["v"]) != len(ordering):
             raise ValueError
         meta = queryset.model._meta
         return [
-            meta.get_field(name.lstrip("-")).to_python(value)
+            _sort_key(meta.get_field(name.lstrip("-")), value)
             for name, value in zip(ordering, payload["v"], strict=True)
         ]
-    except (ValueError, KeyError, TypeError, binascii.Error, ValidationError, UnicodeError):
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        OverflowError,
+        binascii.Error,
+        ValidationError,
+        UnicodeError,
+    ):
         raise InvalidInput(
             "The cursor is not valid for this list: pass back the `next_cursor` you were given.",
             field="cursor",

@@ -19,6 +19,7 @@ from django.utils.html import format_html
 
 from agents.models import Agent, User
 from config.admin_bigtable import BigTableAdmin, change_url, changelist_link
+from config.keyset import INT64_MAX
 from memories.models import Memory
 from sessions_app.models import Checkpoint, Message, Session, ToolCall
 from sessions_app.selectors import message_text_matches
@@ -300,7 +301,8 @@ class MessageAdmin(BigTableAdmin):
         except ValueError:
             pass
         condition = message_text_matches(term)
-        if term.isdigit():
+        # ASCII digits only ("²" is a digit to str.isdigit, not to int()), and within a bigint.
+        if term.isascii() and term.isdigit() and len(term) <= 19 and int(term) <= INT64_MAX:
             condition |= Q(pk=int(term))
         return queryset.filter(condition), False
 

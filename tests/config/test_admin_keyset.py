@@ -32,6 +32,7 @@ from tests.factories import AgentFactory, SessionFactory
 
 SESSIONS = "/admin/sessions_app/session/"
 MESSAGES = "/admin/sessions_app/message/"
+TOOL_CALLS = "/admin/sessions_app/toolcall/"
 PER_PAGE = 7
 # Columns of the session changelist, counted as ?o= counts them (the action checkbox is 0).
 CREATED, MESSAGE_COUNT, FINISHED = 5, 8, 7
@@ -242,6 +243,10 @@ BAD_CURSORS = {
     "a forged value": _token({"o": ["-created_at", "-id"], "v": ["yesterday", "x"]}),
     "too few values": _token({"o": ["-created_at", "-id"], "v": ["2026-01-01T00:00:00+00:00"]}),
     "not an object": _token([1, 2]),
+    "a NULL sort key": _token({"o": ["-created_at", "-id"], "v": [None, str(uuid.UUID(int=1))]}),
+    "a time past year 9999 in UTC": _token(
+        {"o": ["-created_at", "-id"], "v": ["9999-12-31T23:59:59-14:00", str(uuid.UUID(int=1))]}
+    ),
 }
 
 
@@ -255,6 +260,58 @@ def test_it_answers_a_bad_cursor_with_the_first_page_and_a_message(
     assert b"That page link is not valid for this list" in response.content
     assert rows(response.content) == ids(Session.objects.order_by("-created_at", "-id")[:7])
     assert link(response.content, "prev") is None and link(response.content, "next")
+
+
+# Lookups the admin builds from the query string that fail only once their query runs, on
+# SQLite (its integers stop at a bigint; its times are converted to UTC text) or on both.
+FAILING_LOOKUPS = {
+    "an id past a bigint": (MESSAGES, {"id__in": "99999999999999999999"}, "sqlite"),
+    "a year past a C long": (SESSIONS, {"created_at__year": "99999999999999999999"}, "both"),
+    "a time past year 9999 in UTC": (
+        SESSIONS,
+        {"created_at__gte": "9999-12-31T23:59:59-14:00"},
+        "sqlite",
+    ),
+    "a foreign key past a bigint": (TOOL_CALLS, {"message": "99999999999999999999"}, "sqlite"),
+}
+
+
+@pytest.mark.parametrize("name", FAILING_LOOKUPS)
+def test_it_answers_a_lookup_that_cannot_run_with_the_plain_list_and_a_message(
+    name: str, superuser_client: Client
+) -> None:
+    make_sessions(3)
+    path, query, fails_on = FAILING_LOOKUPS[name]
+    response = superuser_client.get(path, query)
+    if fails_on == "sqlite" and connection.vendor != "sqlite":
+        assert response.status_code == 200 and rows(response.content) == []  # run, and empty
+        return
+    # As the stock admin answers a lookup it cannot build: back to the list, unfiltered.
+    assert response.status_code == 302 and response["Location"] == f"{path}?e=1"
+    shown = superuser_client.get(response["Location"])
+    assert shown.status_code == 200
+    assert b"That filter or search cannot be applied" in shown.content
+
+
+def test_it_refuses_regex_lookups(superuser_client: Client) -> None:
+    for lookup in ("name__regex", "name__iregex"):
+        assert superuser_client.get(SESSIONS, {lookup: "("}).status_code == 400
+
+
+def test_it_refuses_a_selection_no_row_could_have(superuser_client: Client) -> None:
+    session = make_sessions(1)[0]
+    agent = session.agent
+    for url, selected in [
+        (SESSIONS, ["not-a-uuid"]),
+        (SESSIONS, [str(session.pk), "\x00"]),
+        ("/admin/agents/agent/", ["x"]),
+        ("/admin/agents/agent/", ["99999999999999999999"]),
+    ]:
+        data = {"action": "delete_selected", "index": 0, "_selected_action": selected}
+        response = superuser_client.post(url, data, follow=True)
+        assert response.status_code == 200, (url, selected)
+        assert b"The selection holds an id no row can have" in response.content
+    assert Session.objects.filter(pk=session.pk).exists() and Agent.objects.filter(pk=agent.pk)
 
 
 @pytest.mark.parametrize(("page", "shown"), [("abc", 0), ("0", 0), ("-4", 0), ("3", 2)])

@@ -1,4 +1,6 @@
+import base64
 import datetime as dt
+import json
 
 import pytest
 from django.utils import timezone
@@ -80,6 +82,57 @@ def test_it_refuses_forged_and_foreign_cursors():
             cursor=page.next_cursor,
             size=1,
         )
+
+
+def _token(ordering: tuple[str, ...], values_json: str) -> str:
+    payload = f'{{"o":{json.dumps(list(ordering))},"v":{values_json}}}'
+    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("ordering", "values"),
+    [
+        (NEWEST, '[null, "00000000-0000-4000-8000-000000000001"]'),  # no sort key is NULL
+        (NEWEST, '["2026-01-01T00:00:00+00:00", null]'),
+        (SESSION_SORTS["messages"], '[Infinity, "00000000-0000-4000-8000-000000000001"]'),
+        (SESSION_SORTS["messages"], '[NaN, "00000000-0000-4000-8000-000000000001"]'),
+        (SESSION_SORTS["messages"], '[1e400, "00000000-0000-4000-8000-000000000001"]'),
+        (
+            SESSION_SORTS["messages"],
+            '[9223372036854775808, "00000000-0000-4000-8000-000000000001"]',
+        ),
+        (
+            SESSION_SORTS["messages"],
+            '[-9223372036854775809, "00000000-0000-4000-8000-000000000001"]',
+        ),
+        (NEWEST, '["9999-12-31T23:59:59-14:00", "00000000-0000-4000-8000-000000000001"]'),
+        (NEWEST, '["0001-01-01T00:00:00+14:00", "00000000-0000-4000-8000-000000000001"]'),
+        (NEWEST, '["2026-01-01T00:00:00", "00000000-0000-4000-8000-000000000001"]'),  # naive
+    ],
+)
+def test_it_refuses_cursors_holding_what_no_row_holds(ordering, values):
+    # Each would pass the field's to_python and fail only in the query: a 500, not a 400.
+    SessionFactory()
+    with pytest.raises(InvalidInput) as exc:
+        keyset_page(
+            Session.objects.all(), ordering=ordering, cursor=_token(ordering, values), size=1
+        )
+    assert exc.value.field == "cursor"
+
+
+def test_it_takes_the_sort_keys_at_the_edges_a_row_can_hold():
+    session = SessionFactory(message_count=0)
+    edges = [
+        (
+            SESSION_SORTS["messages"],
+            '[9223372036854775807, "ffffffff-ffff-4fff-bfff-ffffffffffff"]',
+        ),
+        (NEWEST, '["9999-12-31T23:59:59.999999+00:00", "ffffffff-ffff-4fff-bfff-ffffffffffff"]'),
+    ]
+    for ordering, values in edges:
+        cursor = _token(ordering, values)
+        page = keyset_page(Session.objects.all(), ordering=ordering, cursor=cursor, size=1)
+        assert [s.pk for s in page.items] == [session.pk]
 
 
 def test_it_fetches_one_page_in_one_query(django_assert_num_queries):

@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from config.keyset import encode_cursor
 from sessions_app.fingerprints import error_fingerprint
 from sessions_app.services import MessageIn, ToolCallIn, message_append
 from tests.console.conftest import HOSTILE, assert_inert, bulk_group, htmx
@@ -55,6 +56,13 @@ def test_it_returns_404_for_an_unknown_group_or_missing_tool(viewer_client: Clie
     assert viewer_client.get(url("nothing", "none")).status_code == 404
     assert viewer_client.get(BASE).status_code == 404
     assert viewer_client.get(url("x", "y", cursor="forged")).status_code == 404
+
+
+def test_it_returns_404_for_a_cursor_holding_what_no_call_holds(viewer_client: Client) -> None:
+    tool, fingerprint = bulk_group(3)
+    for moment in (None, "9999-12-31T23:59:59-14:00"):
+        cursor = encode_cursor(("-created_at", "-id"), {"created_at": moment, "id": 1})
+        assert viewer_client.get(url(tool, fingerprint, cursor=cursor)).status_code == 404
 
 
 def test_it_returns_a_redirect_to_login_for_anon_requests(client: Client) -> None:

@@ -46,7 +46,7 @@ def test_it_pages_by_keyset_and_answers_htmx_with_fragments(viewer_client: Clien
 
 
 def test_it_explains_bad_filters(viewer_client: Client) -> None:
-    for query in ("session=not-a-uuid", "user=abc"):
+    for query in ("session=not-a-uuid", "user=abc", "agent=99999999999999999999"):
         response = viewer_client.get(f"{LIST}?{query}")
         assert response.status_code == 400
         assert "That filter could not be applied." in response.content.decode()

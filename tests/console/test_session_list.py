@@ -121,6 +121,11 @@ def test_it_answers_htmx_filters_with_the_results_fragment(viewer_client: Client
         "has_errors=maybe",
         "meta_key=a__b",
         "cursor=forged",
+        # Past what a bigint or a UTC time holds: well-formed, yet no query could run with them.
+        "agent=99999999999999999999",
+        "user=-9223372036854775809",
+        "created_before=9999-12-31",
+        "cursor=" + encode_cursor(("-created_at", "-id"), {"created_at": None, "id": 1}),
     ],
 )
 def test_it_explains_bad_filters_instead_of_failing(viewer_client: Client, query: str) -> None:

@@ -19,6 +19,7 @@ from tests.admin_pages import PAGES, AdminCase, get_counting, unbounded_counts
 from tests.factories import MemoryFactory, SessionFactory, conversation
 
 BULK = 999  # with the first row: 1,000
+MESSAGES = "/admin/sessions_app/message/"
 
 
 def _session() -> Session:
@@ -496,6 +497,19 @@ def test_it_shows_the_viewer_json_pretty_and_read_only(viewer_client: Client) ->
     pretty = "{\n  &quot;a&quot;: &quot;&lt;b&gt;&quot;,\n  &quot;z&quot;: [\n    1\n  ]\n}"
     assert f"<pre>{pretty}</pre>" in body
     assert "<textarea" not in body
+
+
+def test_it_searches_messages_by_id_only_for_ids_a_row_can_have(superuser_client: Client) -> None:
+    session = _session()
+    first = session.messages.order_by("seq").first()
+    found = superuser_client.get(MESSAGES, {"q": str(first.pk)})
+    assert str(first.pk) in re.findall(
+        r'name="_selected_action" value="(\d+)"', found.content.decode()
+    )
+    # "²" is a digit to str.isdigit() and not to int(); the rest are past a bigint.
+    for term in ("²", "9223372036854775808", "9" * 5000, "0" * 30 + "1"):
+        response = superuser_client.get(MESSAGES, {"q": term})
+        assert response.status_code == 200, term[:20]
 
 
 def test_it_finds_sessions_by_id_user_email_or_agent_name(superuser_client: Client) -> None:
