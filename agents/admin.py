@@ -6,8 +6,10 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.contrib.auth.models import Group
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -23,7 +25,7 @@ from agents.services import (
     api_key_create,
     api_key_revoke,
 )
-from config.admin_bigtable import BigTableAdmin, changelist_link
+from config.admin_bigtable import BigTableAdmin, CheckedSelectionMixin, changelist_link
 from memories.models import Memory
 from sessions_app.models import Checkpoint, Message, Session, ToolCall
 
@@ -282,3 +284,11 @@ class ApiKeyAdmin(BigTableAdmin):
         for key in keys:
             api_key_revoke(api_key=key)
         self.message_user(request, f"{len(keys)} API key(s) revoked.", messages.SUCCESS)
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(CheckedSelectionMixin, DjangoGroupAdmin):
+    """The stock groups admin, refusing a selection no group's id could be."""

@@ -133,7 +133,30 @@ class BigTableChangeList(KeysetChangeList):
         return queryset.defer(*deferred) if deferred else queryset
 
 
-class BigTableAdmin(admin.ModelAdmin):
+class CheckedSelectionMixin:
+    """Admin actions refuse, with a warning that changes nothing, a checked value no primary key
+    could hold: the stock admin fails on it inside `filter(pk__in=...)` with a 500."""
+
+    def response_action(
+        self, request: HttpRequest, queryset: QuerySet[Any], *args: Any, **kwargs: Any
+    ) -> HttpResponseBase | None:
+        pk = self.model._meta.pk  # type: ignore[attr-defined]
+        try:
+            for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+                key = pk.to_python(value)
+                if isinstance(key, int) and not INT64_MIN <= key <= INT64_MAX:
+                    raise ValueError(value)
+        except (ValidationError, ValueError, OverflowError):
+            self.message_user(
+                request,
+                "The selection holds an id no row can have: no items have been changed.",
+                messages.WARNING,
+            )
+            return None
+        return super().response_action(request, queryset, *args, **kwargs)  # type: ignore[misc]
+
+
+class BigTableAdmin(CheckedSelectionMixin, admin.ModelAdmin):
     """A ModelAdmin whose changelist, forms and delete confirmation stay fast on big tables."""
 
     paginator = BoundedCountPaginator
@@ -218,25 +241,6 @@ class BigTableAdmin(admin.ModelAdmin):
         if lookup.endswith(("__regex", "__iregex")):
             return False
         return super().lookup_allowed(lookup, value, request)
-
-    def response_action(
-        self, request: HttpRequest, queryset: QuerySet[Any], *args: Any, **kwargs: Any
-    ) -> HttpResponseBase | None:
-        # A checked value no primary key could hold would raise inside `filter(pk__in=...)`.
-        pk = self.model._meta.pk
-        try:
-            for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
-                key = pk.to_python(value)
-                if isinstance(key, int) and not INT64_MIN <= key <= INT64_MAX:
-                    raise ValueError(value)
-        except (ValidationError, ValueError, OverflowError):
-            self.message_user(
-                request,
-                "The selection holds an id no row can have: no items have been changed.",
-                messages.WARNING,
-            )
-            return None
-        return super().response_action(request, queryset, *args, **kwargs)
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         errors = super().check(**kwargs)

@@ -41,13 +41,18 @@ type View = Callable[..., HttpResponse]
 
 def console_view(permission: str) -> Callable[[View], View]:
     """A console page: GET only, login required, and `permission` (a view permission) checked;
-    a logged-in user without it gets the styled 403. Responses vary on the htmx headers."""
+    a logged-in user without it gets the styled 403, a query string holding a NUL the styled 400.
+    Responses vary on the htmx headers."""
 
     def decorate(view: View) -> View:
         @wraps(view)
         def checked(request: HtmxHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if not request.user.has_perm(permission):
                 raise PermissionDenied("Your account may not view this page.")
+            if any("\x00" in value for _, values in request.GET.lists() for value in values):
+                # No stored text holds a NUL (PostgreSQL refuses one in any text it is given).
+                reason = "A value in the address holds a NUL character, which no record holds."
+                return render_page(request, "400.html", {"reason": reason}, status=400)
             return view(request, *args, **kwargs)
 
         return login_required(require_GET(vary_on_headers("HX-Request", "HX-Target")(checked)))

@@ -62,10 +62,13 @@ def _no_constant(name: str) -> Any:
 
 def _sort_key(field: Field, value: Any) -> Any:
     """`value` as `field` holds it, or ValueError for what no row could hold: a NULL in a column
-    that has none, an integer past a bigint, a time that leaves years 1 to 9999 in UTC."""
+    that has none, a NUL in text, an integer past a bigint, a time that leaves years 1 to 9999
+    in UTC."""
     value = field.to_python(value)
     if value is None:
         raise ValueError("no sort key is NULL")  # keyset lists sort on NOT NULL columns only
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("no stored text holds a NUL")
     if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
         raise ValueError("past a bigint")
     if isinstance(value, float) and not math.isfinite(value):

@@ -208,6 +208,8 @@ def session_list(filters: SessionFilters | None = None) -> QuerySet[Session]:
                 "metadata key may hold letters, digits, '_', '.' and '-' only.",
                 field="metadata_key",
             )
+        if f.metadata_key.isdigit():  # the JSON path would read it as a position in a list
+            raise InvalidInput("metadata key must not be a bare number.", field="metadata_key")
         # Cast: KT's own exact lookup would parse the value as JSON on SQLite ("malformed JSON").
         annotated = sessions.alias(
             _meta_value=Cast(KT(f"metadata__{f.metadata_key}"), output_field=TextField())

@@ -306,6 +306,7 @@ def test_it_refuses_a_selection_no_row_could_have(superuser_client: Client) -> N
         (SESSIONS, [str(session.pk), "\x00"]),
         ("/admin/agents/agent/", ["x"]),
         ("/admin/agents/agent/", ["99999999999999999999"]),
+        ("/admin/auth/group/", ["x"]),
     ]:
         data = {"action": "delete_selected", "index": 0, "_selected_action": selected}
         response = superuser_client.post(url, data, follow=True)

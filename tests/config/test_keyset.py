@@ -5,6 +5,7 @@ import json
 import pytest
 from django.utils import timezone
 
+from agents.models import Agent
 from config.errors import InvalidInput
 from config.keyset import keyset_page
 from sessions_app.models import Session
@@ -118,6 +119,17 @@ def test_it_refuses_cursors_holding_what_no_row_holds(ordering, values):
             Session.objects.all(), ordering=ordering, cursor=_token(ordering, values), size=1
         )
     assert exc.value.field == "cursor"
+
+
+def test_it_refuses_a_cursor_holding_a_nul_in_text():
+    AgentFactory(name="a")
+    with pytest.raises(InvalidInput):
+        keyset_page(
+            Agent.objects.all(),
+            ordering=("name", "id"),
+            cursor=_token(("name", "id"), '["\\u0000", 1]'),
+            size=1,
+        )
 
 
 def test_it_takes_the_sort_keys_at_the_edges_a_row_can_hold():

@@ -57,6 +57,19 @@ def test_it_redirects_anonymous_requests_to_login_on_every_console_url(
     assert response["Location"].startswith("/accounts/login/?next=")
 
 
+@pytest.mark.parametrize("name", console_patterns())
+def test_it_answers_a_nul_in_the_query_string_with_a_styled_400_on_every_console_url(
+    viewer_client: Client, name: str
+) -> None:
+    # PostgreSQL refuses a NUL in any text it is given, whichever parameter carries it.
+    path = reverse(f"console:{name}", args=SAMPLE_ARGS.get(name, []))
+    response = viewer_client.get(path, {"q": "a\x00", "cursor": "\x00"})
+    assert response.status_code == 400, path
+    assert "holds a NUL character" in response.content.decode()
+    fragment = viewer_client.get(path, {"tool": "\x00"}, headers={"HX-Request": "true"})
+    assert fragment.status_code == 400 and "<html" not in fragment.content.decode()
+
+
 def test_it_shows_a_styled_login_page_and_logs_in(client: Client, viewer) -> None:
     page = client.get(reverse("login"))
     html = page.content.decode()

@@ -120,6 +120,7 @@ def test_it_answers_htmx_filters_with_the_results_fragment(viewer_client: Client
         "sort=random",
         "has_errors=maybe",
         "meta_key=a__b",
+        "meta_key=2147483648",  # a bare number: a JSON path reads it as a list position
         "cursor=forged",
         # Past what a bigint or a UTC time holds: well-formed, yet no query could run with them.
         "agent=99999999999999999999",
