@@ -16,8 +16,8 @@ model's field, a nullable column) pages by OFFSET instead, up to `OFFSET_ROWS_LI
 `?p=N` links from before keyset paging open page N by OFFSET within the same limit, then page on by
 cursor; a deeper `?p=`, or a cursor that is not valid for the list, shows the first page with a
 message that says so. A lookup in the query string that fails only when its query runs (a number
-past a bigint, a time past year 9999, a malformed regex) is answered as the stock admin answers one
-it cannot build: the plain list, here with a message naming the failure.
+past a bigint, a time past year 9999, a JSON lookup SQLite lacks) is answered as the stock admin
+answers one it cannot build: the plain list, here with a message naming the failure.
 """
 
 from __future__ import annotations

@@ -188,7 +188,7 @@ def query_int(request: HttpRequest, name: str) -> int | None:
     except ValueError:
         raise InvalidInput(f"{name} must be a whole number, not {raw!r}.", field=name) from None
     if not INT64_MIN <= value <= INT64_MAX:
-        raise InvalidInput(f"{name} is out of range: no row has that id.", field=name)
+        raise InvalidInput(f"{name} is out of range: no record has that number.", field=name)
     return value
 
 
