@@ -178,6 +178,15 @@ def sessions_with_text(q: str, *, common: bool | None = None) -> Q:
     return Q(pk__in=_fts_hits("session_id", q))
 
 
+def _reads_as_int(key: str) -> bool:
+    # As Django's JSON key transform decides: whatever int() takes ("-1", "1_0") is an index.
+    try:
+        int(key)
+    except ValueError:
+        return False
+    return True
+
+
 def session_list(filters: SessionFilters | None = None) -> QuerySet[Session]:
     """Sessions matching `filters`, with agent and user joined; order with `SESSION_SORTS`."""
     f = filters or SessionFilters()
@@ -208,7 +217,7 @@ def session_list(filters: SessionFilters | None = None) -> QuerySet[Session]:
                 "metadata key may hold letters, digits, '_', '.' and '-' only.",
                 field="metadata_key",
             )
-        if f.metadata_key.isdigit():  # the JSON path would read it as a position in a list
+        if _reads_as_int(f.metadata_key):  # the JSON path would take it for a list position
             raise InvalidInput("metadata key must not be a bare number.", field="metadata_key")
         # Cast: KT's own exact lookup would parse the value as JSON on SQLite ("malformed JSON").
         annotated = sessions.alias(

@@ -120,7 +120,10 @@ def test_it_answers_htmx_filters_with_the_results_fragment(viewer_client: Client
         "sort=random",
         "has_errors=maybe",
         "meta_key=a__b",
-        "meta_key=2147483648",  # a bare number: a JSON path reads it as a list position
+        # Bare numbers, as int() reads them: a JSON path takes them for list positions.
+        "meta_key=2147483648",
+        "meta_key=-2147483649",
+        "meta_key=1_0",
         "cursor=forged",
         # Past what a bigint or a UTC time holds: well-formed, yet no query could run with them.
         "agent=99999999999999999999",
