@@ -196,3 +196,10 @@ def test_it_shows_styled_error_pages(signed_in: Console) -> None:
     assert response.status == 400
     assert "YYYY-MM-DD" in signed_in.page.locator(".notice-error").inner_text()
     signed_in.errors.clear()
+    # A NUL in the address: no stored text holds one, so the page says so instead of failing.
+    response = signed_in.goto("/sessions/?q=refund%00")
+    assert response.status == 400
+    assert signed_in.page.locator(".error-code").inner_text() == "400"
+    assert "NUL character" in signed_in.page.locator(".lede").inner_text()
+    signed_in.screenshot("400")
+    signed_in.errors.clear()
