@@ -45,7 +45,7 @@ from config.admin_paging import (
     deepest_offset_page,
     requested_page,
 )
-from config.keyset import INT64_MAX, INT64_MIN
+from config.keyset import stored_value
 
 # How many of the objects being deleted are listed by name on a delete confirmation.
 DELETE_LIST_LIMIT = 20
@@ -143,9 +143,7 @@ class CheckedSelectionMixin:
         pk = self.model._meta.pk  # type: ignore[attr-defined]
         try:
             for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
-                key = pk.to_python(value)
-                if isinstance(key, int) and not INT64_MIN <= key <= INT64_MAX:
-                    raise ValueError(value)
+                stored_value(pk, value)
         except (ValidationError, ValueError, OverflowError):
             self.message_user(
                 request,

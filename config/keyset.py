@@ -60,13 +60,13 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a sort key")
 
 
-def _sort_key(field: Field, value: Any) -> Any:
-    """`value` as `field` holds it, or ValueError for what no row could hold: a NULL in a column
-    that has none, a NUL in text, an integer past a bigint, a time that leaves years 1 to 9999
-    in UTC."""
+def stored_value(field: Field, value: Any) -> Any:
+    """`value` as `field` holds it, or ValueError (ValidationError, OverflowError) for what no
+    row could hold: a NULL (every keyset sort key and primary key is NOT NULL), a NUL in text,
+    an integer past a bigint, a time that leaves years 1 to 9999 in UTC."""
     value = field.to_python(value)
     if value is None:
-        raise ValueError("no sort key is NULL")  # keyset lists sort on NOT NULL columns only
+        raise ValueError("no sort key or primary key is NULL")
     if isinstance(value, str) and "\x00" in value:
         raise ValueError("no stored text holds a NUL")
     if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
@@ -89,7 +89,7 @@ def decode_cursor(queryset: QuerySet, ordering: Sequence[str], token: str) -> li
             raise ValueError
         meta = queryset.model._meta
         return [
-            _sort_key(meta.get_field(name.lstrip("-")), value)
+            stored_value(meta.get_field(name.lstrip("-")), value)
             for name, value in zip(ordering, payload["v"], strict=True)
         ]
     except (
