@@ -6,13 +6,17 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import ActionLocation
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from agents.models import Agent, ApiKey, User
@@ -24,8 +28,11 @@ from agents.services import (
     agents_deactivate,
     api_key_create,
     api_key_revoke,
+    api_key_scope_check,
+    api_keys_revoke_all,
 )
 from config.admin_bigtable import BigTableAdmin, CheckedSelectionMixin, changelist_link
+from config.errors import DomainError
 from memories.models import Memory
 from sessions_app.models import Checkpoint, Message, Session, ToolCall
 
@@ -51,6 +58,24 @@ class UserCreationForm(AdminUserCreationForm):
 
     def clean_email(self) -> str:
         return _clean_unique_email(self)
+
+
+class EndUserCreationForm(forms.ModelForm):
+    """What an editor may add: an end user, by email, with no password and no staff flags."""
+
+    class Meta:
+        model = User
+        fields = ("email",)
+
+    def clean_email(self) -> str:
+        return _clean_unique_email(self)
+
+    def save(self, commit: bool = True) -> User:
+        user = super().save(commit=False)
+        user.set_unusable_password()
+        if commit:
+            user.save()
+        return user
 
 
 class UserEditForm(UserChangeForm):
@@ -101,10 +126,159 @@ class UserAdmin(BigTableAdmin, DjangoUserAdmin):
     )
     filter_horizontal = ("groups", "user_permissions")
     delete_cascades = ((Memory, "user"), (ApiKey, "user"))
+    actions = ("revoke_api_keys",)
+    revoke_keys_template = "admin/agents/user/revoke_keys.html"
+
+    # Who may do what to people. Only a superuser sees a superuser, changes or deletes an
+    # operator, sets flags, groups and permissions, or sets another person's password. Editors
+    # add, change and delete end users; their own password they change at /admin/password_change/.
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        users = super().get_queryset(request)
+        return users if request.user.is_superuser else users.exclude(is_superuser=True)
+
+    def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        if obj is not None and obj.is_operator and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        if obj is not None and obj.is_operator and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> Any:
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            readonly += OPERATOR_FIELDS
+        if request.user.is_superuser and obj is not None and obj.is_operator:
+            readonly += ("api_keys",)
+        return readonly
+
+    def get_fieldsets(self, request: HttpRequest, obj: User | None = None) -> Any:
+        if obj is None and not request.user.is_superuser:
+            return ((None, {"fields": ("email",)}),)
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.is_superuser and obj is not None and obj.is_operator:
+            fieldsets = (*fieldsets, ("API keys", {"fields": ("api_keys",)}))
+        return fieldsets
+
+    def get_form(
+        self, request: HttpRequest, obj: User | None = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm]:
+        if obj is None and not request.user.is_superuser:
+            kwargs["form"] = EndUserCreationForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_inlines(self, request: HttpRequest, obj: User | None) -> list[type[Any]]:
+        if request.user.is_superuser and obj is not None and obj.is_operator:
+            return [ApiKeyInline]
+        return []
+
+    def get_actions(
+        self, request: HttpRequest, action_location: Any = ActionLocation.CHANGE_LIST
+    ) -> dict[str, Any]:
+        actions = super().get_actions(request, action_location)
+        if not request.user.is_superuser:
+            actions.pop("revoke_api_keys", None)
+        return actions
+
+    def get_deleted_objects(
+        self, objs: Any, request: HttpRequest
+    ) -> tuple[list[Any], dict[str, str], set[str], list[Any]]:
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # The delete action checks no object's own permission: an operator in the selection
+        # makes the whole delete refused for anyone but a superuser.
+        if not request.user.is_superuser and _holds_operators(objs):
+            perms_needed.add("operator")
+        return deleted, counts, perms_needed, protected
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        if not request.user.is_superuser and _holds_operators(queryset):
+            raise PermissionDenied("Only a superuser deletes operators.")
+        super().delete_queryset(request, queryset)
+
+    def user_change_password(
+        self, request: HttpRequest, id: str, form_url: str = ""
+    ) -> HttpResponse:
+        if not request.user.is_superuser:
+            raise PermissionDenied("Only a superuser sets another person's password.")
+        return super().user_change_password(request, id, form_url)
+
+    def get_urls(self) -> list[Any]:
+        revoke = self.admin_site.admin_view(self.revoke_keys_view)
+        return [
+            path("<path:object_id>/revoke-keys/", revoke, name="agents_user_revoke_keys"),
+            *super().get_urls(),
+        ]
 
     @admin.display(description="Sessions")
     def sessions_link(self, user: User) -> str:
         return changelist_link(Session, "This user's sessions", user=user.pk)
+
+    @admin.display(description="Keys")
+    def api_keys(self, user: User) -> str:
+        url = reverse("admin:agents_user_revoke_keys", args=[user.pk])
+        return format_html(
+            '{} usable key(s) listed below · <a href="{}">Revoke them all</a>',
+            ApiKey.objects.filter(user=user, revoked_at__isnull=True).count(),
+            url,
+        )
+
+    @admin.action(description="Revoke every API key of the selected operators")
+    def revoke_api_keys(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        if not request.user.is_superuser:
+            raise PermissionDenied("Only a superuser revokes another operator's keys.")
+        count = sum(api_keys_revoke_all(user=user) for user in queryset.operators())
+        self.message_user(request, f"{count} API key(s) revoked.", messages.SUCCESS)
+
+    def revoke_keys_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Revoke all of one operator's keys, after a confirmation page (superusers only)."""
+        if not request.user.is_superuser:
+            raise PermissionDenied("Only a superuser revokes another operator's keys.")
+        user = self.get_object(request, object_id)
+        if user is None:
+            raise Http404("No such user.")
+        if request.method == "POST":
+            count = api_keys_revoke_all(user=user)
+            self.message_user(
+                request, f"{count} API key(s) of {user.email} revoked.", messages.SUCCESS
+            )
+            return redirect("admin:agents_user_change", user.pk)
+        return TemplateResponse(
+            request,
+            self.revoke_keys_template,
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "original": user,
+                "keys": ApiKey.objects.filter(user=user, revoked_at__isnull=True),
+                "title": f"Revoke every API key of {user.email}?",
+            },
+        )
+
+
+OPERATOR_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions")
+
+
+def _holds_operators(objs: Any) -> bool:
+    if isinstance(objs, QuerySet):
+        return objs.operators().exists()
+    return any(obj.is_operator for obj in objs)
+
+
+class ApiKeyInline(admin.TabularInline):
+    """An operator's keys on their page, read only: revoke them one by one on each key's page
+    or all at once with the link above."""
+
+    model = ApiKey
+    fields = ("prefix", "name", "scope", "created_at", "last_used_at", "expires_at", "revoked_at")
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+    ordering = ("-created_at",)
 
 
 @admin.register(Agent)
@@ -179,10 +353,27 @@ class AgentAdmin(BigTableAdmin):
             agent_delete(agent=agent)
 
 
-class ApiKeyAddForm(forms.ModelForm):
+class ApiKeyForm(forms.ModelForm):
+    """A key's scope, checked against its owner's role: a viewer holds read keys only, and an
+    operator with no role holds none. `owner` is set when the form has no user field."""
+
+    owner: User | None = None
+
     class Meta:
         model = ApiKey
         fields = ("user", "name", "scope", "expires_at")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        owner = data.get("user") or self.owner
+        if owner is None and self.instance.user_id is not None:
+            owner = self.instance.user
+        if owner is not None and data.get("scope"):
+            try:
+                api_key_scope_check(owner=owner, scope=data["scope"])
+            except DomainError as exc:
+                self.add_error("scope", exc.message)
+        return data
 
 
 @admin.register(ApiKey)
@@ -205,9 +396,17 @@ class ApiKeyAdmin(BigTableAdmin):
     actions = ("revoke",)
     issued_template = "admin/agents/apikey/issued.html"
 
+    # Only a superuser sees others' keys or issues one in another's name; an editor's own
+    # keys are theirs to see, add, change and revoke.
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ApiKey]:
+        keys = super().get_queryset(request)
+        return keys if request.user.is_superuser else keys.filter(user=request.user)
+
     def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> tuple[str, ...]:
         if obj is None:
-            return ("user", "name", "scope", "expires_at")
+            owner = ("user",) if request.user.is_superuser else ()
+            return (*owner, "name", "scope", "expires_at")
         return (
             "prefix",
             "user",
@@ -229,8 +428,8 @@ class ApiKeyAdmin(BigTableAdmin):
     def get_form(
         self, request: HttpRequest, obj: ApiKey | None = None, change: bool = False, **kwargs: Any
     ) -> type[forms.ModelForm]:
-        if obj is None:
-            kwargs["form"] = ApiKeyAddForm
+        owner = None if request.user.is_superuser or obj is not None else request.user
+        kwargs["form"] = type("ApiKeyForm", (ApiKeyForm,), {"owner": owner})
         return super().get_form(request, obj, change=change, **kwargs)
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
@@ -246,10 +445,11 @@ class ApiKeyAdmin(BigTableAdmin):
             super().save_model(request, obj, form, change)
             return
         issued = api_key_create(
-            user=form.cleaned_data["user"],
+            user=form.cleaned_data.get("user") or request.user,
             scope=form.cleaned_data["scope"],
             name=form.cleaned_data["name"],
             expires_at=form.cleaned_data["expires_at"],
+            issued_by=request.user,
         )
         obj.pk = issued.api_key.pk
         obj.prefix = issued.api_key.prefix

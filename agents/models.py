@@ -4,12 +4,46 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+
+class Role(models.IntegerChoices):
+    """An operator's role, in order of power. Only an active staff user has one; a superuser is
+    a superuser, an editor holds `EDITOR_PERMISSIONS` (the "editor" group), a viewer holds
+    `VIEWER_PERMISSIONS` (the "viewer" group). An API key never does more than its owner's role."""
+
+    NONE = 0, "No access"
+    VIEWER = 1, "Viewer"
+    EDITOR = 2, "Editor"
+    SUPERUSER = 3, "Superuser"
+
+    @classmethod
+    def of(cls, *, active: bool, staff: bool, superuser: bool, editor: bool, viewer: bool) -> Role:
+        """The role of a person with these flags, holding the editor's or the viewer's
+        permissions (all of them) or neither."""
+        if not (active and staff):
+            return cls.NONE
+        if superuser:
+            return cls.SUPERUSER
+        if editor:
+            return cls.EDITOR
+        return cls.VIEWER if viewer else cls.NONE
+
+
+# The agent data a viewer may read and an editor may also change (the groups hold them all).
+VIEWER_PERMISSIONS = ("agents.view_agent", "sessions_app.view_session", "memories.view_memory")
+EDITOR_PERMISSIONS = (
+    "agents.change_agent",
+    "sessions_app.change_session",
+    "memories.change_memory",
+)
 
 
 class UserQuerySet(models.QuerySet["User"]):
@@ -87,6 +121,18 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def is_operator(self) -> bool:
         return self.is_staff or self.is_superuser
+
+    @property
+    def role(self) -> Role:
+        """What this person may do in Logdeck, from their flags and permissions (see `Role`)."""
+        operator = self.is_active and self.is_staff
+        return Role.of(
+            active=self.is_active,
+            staff=self.is_staff,
+            superuser=self.is_superuser,
+            editor=operator and self.has_perms(EDITOR_PERMISSIONS),
+            viewer=operator and self.has_perms(VIEWER_PERMISSIONS),
+        )
 
 
 class AgentQuerySet(models.QuerySet["Agent"]):
@@ -173,3 +219,40 @@ class ApiKey(models.Model):
     @property
     def can_write(self) -> bool:
         return self.scope == ApiKeyScope.WRITE
+
+    def allows(self, role: Role) -> Role:
+        """What this key may do for an owner of `role`: the smaller of its scope and the role."""
+        if role == Role.NONE:
+            return Role.NONE
+        return min(role, Role.EDITOR if self.can_write else Role.VIEWER)
+
+
+class ApiKeyFailure(models.Model):
+    """Failed API key attempts from one address within one time window. In the database, so
+    that every worker process counts the same failures, with Redis or without it."""
+
+    address = models.CharField(max_length=100)
+    window = models.BigIntegerField(help_text="Seconds since the epoch, divided by the window.")
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "failed API key attempts"
+        verbose_name_plural = "failed API key attempts"
+        constraints = [
+            # The counter a failed attempt increments, found by address and window.
+            models.UniqueConstraint(fields=["address", "window"], name="api_key_failure_unique"),
+        ]
+        indexes = [
+            # Dropping the windows that have passed.
+            models.Index(fields=["window"], name="api_key_failure_window_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.count} failed attempt(s) from {self.address}"
+
+    @staticmethod
+    def current_window() -> tuple[int, float]:
+        """The current window's number, and the seconds left in it."""
+        length = settings.API_AUTH_FAILURE_WINDOW
+        now = time.time()
+        return int(now // length), length - (now % length)

@@ -7,12 +7,14 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from agents.models import Agent, ApiKey, ApiKeyScope, User, api_key_hash
-from config.errors import Forbidden, InvalidInput
+from agents.models import Agent, ApiKey, ApiKeyFailure, ApiKeyScope, Role, User, api_key_hash
+from config.errors import Conflict, Forbidden, InvalidInput
 
 USER_FIELDS = ("name", "phone_number", "user_data")
 AGENT_FIELDS = (
@@ -48,12 +50,25 @@ def _apply(instance: Any, fields: dict[str, Any], allowed: tuple[str, ...]) -> l
     return changed
 
 
+def _reserved_for_operators(email: str) -> bool:
+    domain = email.rpartition("@")[2]
+    return domain in settings.OPERATOR_EMAIL_DOMAINS
+
+
+def _email_unavailable() -> Conflict:
+    # One answer for an address an operator has, one in an operators' domain, and (on a change)
+    # one another end user has, so the API never says which: operators stay invisible here.
+    return Conflict("This email cannot be used for an end user.", field="email")
+
+
 @transaction.atomic
 def user_upsert(*, email: str, **fields: Any) -> tuple[User, bool]:
     """Create an end user, or update the one with this email. Operators are never touched."""
     email = User.objects.normalize_email(email)
     if not email:
         raise InvalidInput("email is required.", field="email")
+    if _reserved_for_operators(email):
+        raise _email_unavailable()
     user = User.objects.select_for_update().filter(email=email).first()
     if user is None:
         user = User(email=email)
@@ -62,7 +77,7 @@ def user_upsert(*, email: str, **fields: Any) -> tuple[User, bool]:
         user.save()
         return user, True
     if user.is_operator:
-        raise Forbidden("This email belongs to an operator; operators are managed in the admin.")
+        raise _email_unavailable()
     if changed := _apply(user, fields, USER_FIELDS):
         user.save(update_fields=[*changed, "updated_at"])
     return user, False
@@ -76,8 +91,8 @@ def user_update(*, user: User, **fields: Any) -> User:
     changed: list[str] = []
     email = User.objects.normalize_email(fields.pop("email")) if "email" in fields else user.email
     if email != user.email:
-        if User.objects.filter(email=email).exists():
-            raise InvalidInput("Another user has this email.", field="email")
+        if _reserved_for_operators(email) or User.objects.filter(email=email).exists():
+            raise _email_unavailable()
         user.email = email
         changed.append("email")
     changed += _apply(user, fields, USER_FIELDS)
@@ -171,12 +186,15 @@ def api_key_create(
     scope: str = ApiKeyScope.READ,
     name: str = "",
     expires_at: Any = None,
+    issued_by: User | None = None,
 ) -> IssuedKey:
-    """Issue a key for an operator; the secret is returned here and nowhere else."""
-    if not user.is_operator:
-        raise Forbidden("API keys belong to operators (staff users).")
+    """Issue a key for an operator; the secret is returned here and nowhere else. A key never
+    does more than its owner's role allows, and only a superuser issues one in another's name."""
     if scope not in ApiKeyScope.values:
         raise InvalidInput(f"scope must be one of {', '.join(ApiKeyScope.values)}.", field="scope")
+    if issued_by is not None and issued_by.pk != user.pk and not issued_by.is_superuser:
+        raise Forbidden("Only a superuser may issue an API key in another operator's name.")
+    api_key_scope_check(owner=user, scope=scope)
     prefix, secret = ApiKey.generate_secret()
     key = ApiKey.objects.create(
         user=user,
@@ -189,9 +207,49 @@ def api_key_create(
     return IssuedKey(api_key=key, secret=secret)
 
 
+def api_key_scope_check(*, owner: User, scope: str) -> None:
+    """Refuse a key (new, or a changed scope) that could do more than its owner's role."""
+    role = owner.role
+    if role == Role.NONE:
+        raise Forbidden(
+            f"{owner.email} has no role: API keys belong to active operators in the viewer or "
+            "editor group, or superusers."
+        )
+    if scope == ApiKeyScope.WRITE and role < Role.EDITOR:
+        raise Forbidden(
+            f"{owner.email} is a viewer and may only read: issue a read key, or make them an "
+            "editor first."
+        )
+
+
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     """Revoke a key at once; revoking twice keeps the first time."""
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
     return api_key
+
+
+@transaction.atomic
+def api_keys_revoke_all(*, user: User) -> int:
+    """Revoke every key of an operator that is not revoked yet; returns how many."""
+    return ApiKey.objects.filter(user=user, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+
+
+def api_key_failure_record(*, address: str) -> None:
+    """Count one failed key attempt from `address` in the current window, where every worker
+    sees it. A new window's first failure also drops the windows that have passed."""
+    window, _ = ApiKeyFailure.current_window()
+    address = address[:100]
+    counter = ApiKeyFailure.objects.filter(address=address, window=window)
+    with transaction.atomic():
+        if counter.update(count=F("count") + 1):
+            return
+        ApiKeyFailure.objects.filter(window__lt=window).delete()
+        _, created = ApiKeyFailure.objects.get_or_create(
+            address=address, window=window, defaults={"count": 1}
+        )
+        if not created:  # another worker counted its first failure in between
+            counter.update(count=F("count") + 1)

@@ -1,33 +1,27 @@
 """Who is calling the API: an operator's key (`Authorization: Bearer <key>`) or a staff login.
 
-Failed key attempts are counted per client address and, past a limit, refused with 429 before
-the key is even looked at, so a guesser learns nothing while slowed down.
+Either way the caller may do what the operator's role allows now (`agents.models.Role`), and a
+key no more than its scope. Failed key attempts are counted per client address in the
+database, and past a limit refused with 429; a valid key is never refused for others' failures.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Throttled
 from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
 
-from agents.selectors import api_key_authenticate
-
-# Operators who may change records through the console may change them through the API too.
-EDITOR_PERMISSIONS = (
-    "agents.change_agent",
-    "sessions_app.change_session",
-    "memories.change_memory",
-)
+from agents.models import ApiKey, Role
+from agents.selectors import api_key_authenticate, api_key_failure_wait
+from agents.services import api_key_failure_record
 
 
 def client_address(request: HttpRequest) -> str:
@@ -46,58 +40,43 @@ def client_address(request: HttpRequest) -> str:
     return remote
 
 
-def _failure_bucket(request: HttpRequest) -> tuple[str, float]:
-    window = settings.API_AUTH_FAILURE_WINDOW
-    now = time.time()
-    slot = int(now // window)
-    return f"api-auth-failures:{client_address(request)}:{slot}", window - (now % window)
-
-
-def auth_retry_after(request: HttpRequest) -> int | None:
-    """Seconds this client must wait before trying a key again, or None if it may try now."""
-    key, remaining = _failure_bucket(request)
-    if (cache.get(key) or 0) >= settings.API_AUTH_FAILURE_LIMIT:
-        return max(1, math.ceil(remaining))
-    return None
-
-
-def auth_failure_record(request: HttpRequest) -> None:
-    key, remaining = _failure_bucket(request)
-    cache.add(key, 0, timeout=math.ceil(remaining) + 1)
-    try:
-        cache.incr(key)
-    except ValueError:  # expired between add and incr: start the count again
-        cache.set(key, 1, timeout=math.ceil(remaining) + 1)
+def key_attempt(request: HttpRequest, token: str) -> ApiKey:
+    """The usable key for `token`, or an error: 429 while the caller's address has failed too
+    often, 401 otherwise. A valid key always passes, however often others at the same address
+    failed (a stale key in one worker behind a proxy must not stop the rest)."""
+    key = api_key_authenticate(secret=token) if token.isprintable() else None
+    if key is not None:
+        return key
+    address = client_address(request)
+    wait = api_key_failure_wait(address=address)
+    if wait is not None:
+        raise Throttled(wait)
+    api_key_failure_record(address=address)
+    raise AuthenticationError(message="The API key is unknown, revoked or expired.")
 
 
 class ApiKeyAuth(HttpBearer):
-    """`Authorization: Bearer <key>`; a read key is refused (403) on operations that write."""
+    """`Authorization: Bearer <key>`. A key may do the lesser of its scope and its owner's role
+    now: reading needs a viewer, writing an editor (403 otherwise)."""
 
     def __init__(self, *, write: bool) -> None:
         self.write = write
         super().__init__()
 
-    def __call__(self, request: HttpRequest) -> Any:
-        header = request.headers.get("Authorization", "")
-        if not header:
-            return None
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer":
-            return None
-        wait = auth_retry_after(request)
-        if wait is not None:
-            raise Throttled(wait)
-        return self.authenticate(request, token.strip())
-
     def authenticate(self, request: HttpRequest, token: str) -> Any:
-        key = api_key_authenticate(secret=token) if token.isprintable() else None
-        if key is None:
-            auth_failure_record(request)
-            raise AuthenticationError(message="The API key is unknown, revoked or expired.")
-        if self.write and not key.can_write:
+        key = key_attempt(request, token.strip())
+        allowed = key.allows(key.owner_role)
+        if allowed == Role.NONE:
             raise AuthorizationError(
-                message="This API key may only read; writing needs a write key."
+                message="This API key's owner no longer has a role in Logdeck; ask a superuser."
             )
+        if self.write and allowed < Role.EDITOR:
+            message = (
+                "This API key may only read; writing needs a write key."
+                if not key.can_write
+                else "This API key's owner is a viewer, so the key may only read."
+            )
+            raise AuthorizationError(message=message)
         request.api_key = key  # type: ignore[attr-defined]
         return key.user
 
@@ -124,7 +103,10 @@ class StaffSessionAuth(APIKeyCookie):
         user = request.user
         if not (user.is_active and user.is_staff):
             return None
-        if self.write and not (user.is_superuser or user.has_perms(EDITOR_PERMISSIONS)):
+        role = user.role
+        if role == Role.NONE:
+            raise AuthorizationError(message="Your account has no role in Logdeck.")
+        if self.write and role < Role.EDITOR:
             raise AuthorizationError(message="Your account may only read.")
         return user
 
@@ -144,15 +126,17 @@ def docs_access(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
             return view(request, *args, **kwargs)
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer" and token.strip():
-            wait = auth_retry_after(request)
-            if wait is None:
-                if token.isprintable() and api_key_authenticate(secret=token.strip()):
-                    return view(request, *args, **kwargs)
-                auth_failure_record(request)
-            else:
+            try:
+                key = key_attempt(request, token.strip())
+            except Throttled as exc:
+                wait = max(1, math.ceil(exc.wait or 1))
                 response = _error_json(429, f"Too many failed attempts; retry in {wait} seconds.")
                 response["Retry-After"] = str(wait)
                 return response
+            except AuthenticationError:
+                key = None
+            if key is not None and key.allows(key.owner_role) != Role.NONE:
+                return view(request, *args, **kwargs)
         if not request.path.endswith(".json"):
             return redirect_to_login(request.get_full_path())
         return _error_json(401, "Authenticate with `Authorization: Bearer <key>` or a staff login.")

@@ -5,6 +5,7 @@ Nothing to set for a laptop (SQLite in the project folder, DEBUG on with `make r
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -79,6 +80,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "django_htmx",
     "ninja",
+    "axes",
     "agents",
     "sessions_app",
     "memories",
@@ -96,6 +98,8 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "config.api.ApiErrorShapeMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the page that says how long.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -188,6 +192,50 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Logins are throttled by django-axes, counting failures in the database, so every worker
+# process sees them, with Redis or without: LOGIN_FAILURE_LIMIT failures for one account, or from
+# one address, lock it out for LOGIN_COOLOFF_MINUTES (each attempt while locked starts the wait
+# again). A superuser unlocks from the admin ("Access attempts") or `manage.py axes_reset_username`.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "agents.login.login_username"
+AXES_CLIENT_IP_CALLABLE = "config.api_auth.client_address"
+AXES_LOCKOUT_CALLABLE = "agents.login.login_locked_out"
+AXES_VERBOSE = False
+
+# Email goes out only when EMAIL_HOST is set (with EMAIL_PORT, EMAIL_HOST_USER,
+# EMAIL_HOST_PASSWORD, EMAIL_USE_TLS, DEFAULT_FROM_EMAIL as needed); password reset by email is
+# on only then, and otherwise says who can help instead.
+_email_host = env_str("EMAIL_HOST")
+# Without a host there is no mailer, on purpose: nothing is sent, and password reset says it
+# is off, so Django's warning that no default mailer is set is silenced.
+MAILERS = {}
+SILENCED_SYSTEM_CHECKS = [] if _email_host else ["mail.W001"]
+if _email_host:
+    MAILERS["default"] = {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": _email_host,
+            "port": env_int("EMAIL_PORT", 587),
+            "username": env_str("EMAIL_HOST_USER"),
+            "password": env_str("EMAIL_HOST_PASSWORD"),
+            "use_tls": env_bool("EMAIL_USE_TLS", True),
+            "timeout": env_int("EMAIL_TIMEOUT", 10),
+        },
+    }
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "logdeck@localhost")
+PASSWORD_RESET_ENABLED = bool(_email_host)
+
+# Addresses in these domains are operators' alone: the API never makes an end user of one, and
+# answers such an upsert as it answers an operator's own address, so neither is revealed.
+OPERATOR_EMAIL_DOMAINS = {domain.lower() for domain in env_list("OPERATOR_EMAIL_DOMAINS")}
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"

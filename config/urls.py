@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+import agents.login
 import agents.urls
 import memories.urls
 import sessions_app.urls
@@ -13,7 +14,7 @@ admin.site.index_title = "Records"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include(agents.login)),
 ]
 
 # The operator console: one "console" namespace over the pages each app contributes.

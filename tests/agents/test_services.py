@@ -16,7 +16,7 @@ from agents.services import (
     agents_deactivate,
     user_upsert,
 )
-from config.errors import Forbidden, InvalidInput, NotFound
+from config.errors import Conflict, InvalidInput, NotFound
 from memories.models import Memory
 from sessions_app.models import Checkpoint, Message, Session, ToolCall
 from sessions_app.services import checkpoint_save
@@ -59,7 +59,7 @@ def test_it_updates_the_user_with_that_email_whatever_its_case():
 def test_it_refuses_to_touch_an_operator():
     operator = OperatorFactory(email="ops@logdeck.test", name="Ops")
 
-    with pytest.raises(Forbidden):
+    with pytest.raises(Conflict, match="cannot be used for an end user"):
         user_upsert(email="OPS@logdeck.test", name="Taken over")
 
     operator.refresh_from_db()

@@ -68,7 +68,7 @@ def add_edge_cases() -> None:
     Group.objects.create(name="editor").permissions.set(permissions)
     auditors = Group.objects.create(name="auditors")
     auditors.permissions.set(Permission.objects.filter(codename__in=["view_agent", "view_memory"]))
-    operator.groups.set([auditors, Group.objects.get(name="viewer")])
+    operator.groups.set([auditors, Group.objects.get(name="editor")])
     operator.user_permissions.set(Permission.objects.filter(codename="change_memory"))
     api_key_create(user=operator, scope="write", name="runtime 🚀", expires_at=_at(30, 999_999))
     api_key_revoke(api_key=api_key_create(user=operator, scope="read").api_key)
