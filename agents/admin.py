@@ -452,6 +452,7 @@ class ApiKeyAdmin(BigTableAdmin):
             issued_by=request.user,
         )
         obj.pk = issued.api_key.pk
+        obj.user = issued.api_key.user
         obj.prefix = issued.api_key.prefix
         obj.hashed_secret = issued.api_key.hashed_secret
         obj.created_at = issued.api_key.created_at

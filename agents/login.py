@@ -3,6 +3,7 @@ and password reset by email, which is on only when email is set up (`EMAIL_HOST`
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections.abc import Callable
 from typing import Any
@@ -14,13 +15,25 @@ from django.shortcuts import render
 from django.urls import path
 
 from agents.models import User
+from config.api_auth import client_address
 
 
 def login_username(request: HttpRequest, credentials: dict[str, Any] | None = None) -> str:
     """The account a login attempt names, case-folded as stored, so `Ann@X` and `ann@x` are
     counted as one account by the throttle."""
-    data = credentials if credentials is not None else getattr(request, "POST", {})
-    return User.objects.normalize_email(data.get(settings.AXES_USERNAME_FORM_FIELD))
+    field = settings.AXES_USERNAME_FORM_FIELD
+    named = (credentials or {}).get(field) or getattr(request, "POST", {}).get(field)
+    return User.objects.normalize_email(named)
+
+
+def login_address(request: HttpRequest) -> str | None:
+    """The address the throttle counts: the API's idea of the client (trusted proxies only),
+    or None when that is no IP address (the throttle then counts the account alone)."""
+    address = client_address(request)
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None
 
 
 def login_locked_out(

@@ -204,8 +204,9 @@ AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_FORM_FIELD = "username"  # the login forms' field, which holds the email
 AXES_USERNAME_CALLABLE = "agents.login.login_username"
-AXES_CLIENT_IP_CALLABLE = "config.api_auth.client_address"
+AXES_CLIENT_IP_CALLABLE = "agents.login.login_address"
 AXES_LOCKOUT_CALLABLE = "agents.login.login_locked_out"
 AXES_VERBOSE = False
 
