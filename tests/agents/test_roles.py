@@ -361,3 +361,14 @@ def test_it_revokes_the_keys_of_selected_operators_by_action(cast: Cast) -> None
     assert (
         ApiKey.objects.filter(user=cast.people["superuser"], revoked_at__isnull=True).count() == 2
     )
+
+
+def test_it_refuses_a_viewer_a_write_key_from_the_command(cast: Cast) -> None:
+    from django.core.management import CommandError, call_command
+
+    viewer = cast.people["viewer"]
+    with pytest.raises(CommandError, match="is a viewer and may only read"):
+        call_command("create_api_key", "--user", viewer.email, "--scope", "write")
+    with pytest.raises(CommandError, match="has no role"):
+        call_command("create_api_key", "--user", cast.people["demoted"].email, "--scope", "read")
+    assert viewer.api_keys.count() == 2  # the two the cast began with
