@@ -21,7 +21,7 @@ PER_BATCH = 3
 @pytest.mark.django_db(transaction=True)
 def test_it_keeps_every_message_and_a_gapless_seq_under_concurrent_appends(live_server, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    operator = User.objects.create_user("runtime@logdeck.test", is_staff=True)
+    operator = User.objects.create_user("runtime@logdeck.test", is_staff=True, is_superuser=True)
     secret = api_key_create(user=operator, scope="write").secret
     session = SessionFactory(agent=AgentFactory())
     url = f"{live_server.url}/api/v1/sessions/{session.pk}/messages"
