@@ -47,6 +47,17 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name}={raw!r} is not an integer.") from None
 
 
+def env_float(name: str, default: float) -> float:
+    """A number from the environment; a malformed value is an error, not a silent default."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from None
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -93,6 +104,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "config.replicas.ReadYourWritesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -153,6 +165,22 @@ if DATABASE_URL:
         _db["CONN_HEALTH_CHECKS"] = True
     _db["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME") or None}
     DATABASES = {"default": _db}
+    # Streaming replicas for reads (config/replicas.py): persistent connections that give up
+    # within REPLICA_CONNECT_TIMEOUT seconds, so an unreachable one costs a request little.
+    for _n, _url in enumerate(env_list("DATABASE_REPLICA_URLS"), start=1):
+        try:
+            _replica = dj_database_url.parse(_url)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"DATABASE_REPLICA_URLS is malformed: {exc}") from None
+        if _replica["ENGINE"] != "django.db.backends.postgresql":
+            raise ImproperlyConfigured("DATABASE_REPLICA_URLS must hold postgres:// URLs.")
+        _replica["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60)
+        _replica["CONN_HEALTH_CHECKS"] = True
+        _replica["OPTIONS"] = {"connect_timeout": env_int("REPLICA_CONNECT_TIMEOUT", 2)}
+        _replica["TEST"] = {"MIRROR": "default"}
+        DATABASES[f"replica{_n}"] = _replica
+    if len(DATABASES) > 1:
+        DATABASE_ROUTERS = ["config.replicas.ReplicaRouter"]
 else:
     DATABASES = {
         "default": {
@@ -167,6 +195,12 @@ else:
             },
         }
     }
+
+# After a client writes, its reads go to the primary for this long; a replica further behind
+# than REPLICA_MAX_LAG_SECONDS is skipped (its lag read at most every REPLICA_CHECK_SECONDS).
+READ_YOUR_WRITES_SECONDS = env_int("READ_YOUR_WRITES_SECONDS", 5)
+REPLICA_MAX_LAG_SECONDS = env_float("REPLICA_MAX_LAG_SECONDS", 2.0)
+REPLICA_CHECK_SECONDS = env_float("REPLICA_CHECK_SECONDS", 1.0)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "agents.User"

@@ -13,6 +13,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.executor import MigrationExecutor
 from django.db.utils import DatabaseError
 
+from config.replicas import replica_states
+
 # Up to this many rows a table is counted exactly (a bounded scan); above it, estimated.
 EXACT_COUNT_LIMIT = 100_000
 PROBE_TIMEOUT_SECONDS = 5
@@ -79,6 +81,15 @@ class Command(BaseCommand):
             self.stdout.write("Migrations: all applied")
 
         self.stdout.write(f"Size:       {_human(self._database_size(connection))}")
+        for state in replica_states():
+            where = _describe(connections[state.alias])
+            if state.lag is None:
+                verdict = self.style.WARNING(f"unreachable, skipped ({state.error})")
+            elif state.usable:
+                verdict = f"lag {state.lag:.2f} s, serving reads"
+            else:
+                verdict = self.style.WARNING(f"lag {state.lag:.2f} s, skipped (too far behind)")
+            self.stdout.write(f"Replica:    {state.alias}: {where}: {verdict}")
         tables = set(connection.introspection.table_names())
         self.stdout.write("\nRows per model (~ estimated):")
         for model in apps.get_models():
