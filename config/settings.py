@@ -87,6 +87,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # /healthz and /readyz answer first: probes come by IP address, over plain HTTP, every second.
     "config.health.HealthMiddleware",
+    # A view that finds the database away answers 503 with Retry-After, not 500.
+    "config.unavailable.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -138,13 +140,20 @@ if DATABASE_URL:
         raise ImproperlyConfigured(
             "DATABASE_URL names no database: use postgres://user@host:5432/<database>."
         )
+    # A PostgreSQL that does not answer is a 503 within seconds, not a worker held for long.
+    _db.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT", 2)
     if env_bool("DATABASE_POOL", True):
+        from psycopg_pool import ConnectionPool
+
         # psycopg's pool; Django requires persistent connections to be off with it.
         _db["CONN_MAX_AGE"] = 0
-        _db.setdefault("OPTIONS", {})["pool"] = {
+        _db["OPTIONS"]["pool"] = {
             "min_size": env_int("DATABASE_POOL_MIN", 1),
             "max_size": env_int("DATABASE_POOL_MAX", 20),
-            "timeout": env_int("DATABASE_POOL_TIMEOUT", 10),
+            "timeout": env_int("DATABASE_POOL_TIMEOUT", 2),
+            # A connection is tried before it is handed out: one that died idle (a restart, a
+            # killed backend) is replaced instead of failing the request that got it.
+            "check": ConnectionPool.check_connection,
         }
     else:
         _db["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60)
