@@ -6,6 +6,7 @@ Runs in the PostgreSQL suite (CI); needs PostgreSQL's programs (initdb, pg_ctl) 
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import time
@@ -33,6 +34,7 @@ DATABASE = "logdeck_live"
 OPERATOR = "live-operator@logdeck.test"
 # The answer must come within about 3 seconds, not after the pool's old 10.
 PROMPT_SECONDS = 3.5
+METRICS_TOKEN = "live-metrics-token"
 
 
 @dataclass
@@ -43,7 +45,7 @@ class Live:
     console: httpx.Client  # logged in
 
     def api(self, method: str, path: str, **kwargs) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.key}"}
+        headers = {"Authorization": f"Bearer {self.key}", **kwargs.pop("headers", {})}
         return httpx.request(
             method, f"{self.server.url}/api/v1{path}", headers=headers, timeout=15, **kwargs
         )
@@ -73,14 +75,19 @@ def live() -> Iterator[Live]:
         cluster.start()
         with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {DATABASE}")
-        env = {**PRODUCTION_ENV, "DATABASE_URL": cluster.url(DATABASE)}
+        env = {
+            **PRODUCTION_ENV,
+            "DATABASE_URL": cluster.url(DATABASE),
+            "LOG_FORMAT": "json",
+            "METRICS_TOKEN": METRICS_TOKEN,
+        }
         manage("migrate", "--noinput", "-v0", env=env)
         manage(
             "createsuperuser", "--noinput", "--email", OPERATOR,
             env={**env, "DJANGO_SUPERUSER_PASSWORD": PASSWORD},
         )  # fmt: skip
         key = manage("create_api_key", "--user", OPERATOR, "--scope", "write", env=env)
-        server = Gunicorn(env, workers=1, threads=4)
+        server = Gunicorn(env, workers=2, threads=4)
         yield Live(cluster, server, key.stdout.strip(), _login(server.url))
     finally:
         if server is not None:
@@ -94,6 +101,16 @@ def _session(live: Live) -> str:
     answer = live.api("POST", "/sessions", json={"agent": answer.json()["name"]})
     assert answer.status_code == 201, answer.text
     return answer.json()["id"]
+
+
+def _request_lines(live: Live) -> list[dict]:
+    lines = []
+    for text in live.server.output().splitlines():
+        if text.startswith("{"):
+            line = json.loads(text)
+            if line["logger"] == "logdeck.request":
+                lines.append(line)
+    return lines
 
 
 def _timed(call) -> tuple[httpx.Response, float]:
@@ -170,16 +187,20 @@ def test_it_answers_503_promptly_while_the_database_is_stopped_and_recovers(live
     finally:
         live.cluster.start()
 
-    # No restart: the pool reconnects by itself.
-    wait_for(
-        lambda: httpx.get(f"{live.server.url}/readyz", timeout=5).status_code == 200,
+    # No restart: every worker's pool reconnects by itself, within seconds.
+    took = wait_for(
+        lambda: all(live.api("GET", "/sessions").status_code == 200 for _ in range(6)),
         seconds=30,
-        what="readiness after PostgreSQL came back",
+        what="every worker answering after PostgreSQL came back",
         log=live.server.log,
     )
+    assert took < 15
+    assert httpx.get(f"{live.server.url}/readyz").status_code == 200
     assert live.api("GET", f"/sessions/{session}").status_code == 200
     assert live.console.get("/sessions/").status_code == 200
     assert live.api("POST", f"/sessions/{session}/messages", json=batch).status_code == 201
+    statuses = {line["status"] for line in _request_lines(live)}
+    assert 503 in statuses and not statuses & {500, 502, 504}, statuses
     assert "Internal Server Error" not in live.server.output()
 
 
@@ -213,3 +234,31 @@ def test_it_stores_nothing_of_a_batch_cut_off_in_the_middle(live: Live) -> None:
     assert (stored, counted) == (0, 0)
     listed = live.api("GET", f"/sessions/{session}/messages")
     assert listed.status_code == 200 and listed.json()["items"] == []
+
+
+def test_it_logs_json_lines_and_sums_the_metrics_of_every_worker(live: Live) -> None:
+    for i in range(20):
+        answer = live.api("GET", "/agents", headers={"X-Request-ID": f"live-{i}"})
+        assert answer.status_code == 200 and answer.headers["X-Request-ID"] == f"live-{i}"
+
+    # Whichever of the two workers answers the scrape, it counts the requests of both.
+    auth = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    for _ in range(4):
+        scrape = httpx.get(f"{live.server.url}/metrics", headers=auth)
+        assert scrape.status_code == 200
+        counted = [
+            float(line.rsplit(" ", 1)[1])
+            for line in scrape.text.splitlines()
+            if line.startswith("logdeck_http_requests_total{")
+            and 'route="api/v1/agents"' in line
+            and 'method="GET"' in line
+            and 'status="200"' in line
+        ]
+        assert counted == [20.0]
+    assert httpx.get(f"{live.server.url}/metrics").status_code == 401
+
+    time.sleep(0.5)  # the workers' lines reach the log file
+    mine = {line["request_id"]: line for line in _request_lines(live)}
+    line = mine["live-7"]
+    assert (line["route"], line["method"], line["status"]) == ("api/v1/agents", "GET", 200)
+    assert line["api_key_id"] is not None and line["duration_ms"] > 0
