@@ -18,6 +18,7 @@ help:
 	@echo "make test   the whole suite (SQLite; PostgreSQL when DATABASE_URL is set)"
 	@echo "make lint   ruff"
 	@echo "make bench  the benchmark on PostgreSQL (SCALE=10k|100k|1m)"
+	@echo "make loadtest  locust against make serve on PostgreSQL (SCALE=10k|100k|1m)"
 
 $(VENV)/.installed: pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then \
@@ -73,6 +74,10 @@ format: venv
 
 bench: venv
 	@$(PY) -m bench --scale $(SCALE) $(BENCH_ARGS)
+
+# locust, headless, against `make serve` on the benchmark's PostgreSQL dataset; see bench/loadtest.
+loadtest: venv
+	@$(PY) -m bench.loadtest --scale $(SCALE) $(LOADTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) logdeck.sqlite3* staticfiles .pytest_cache .ruff_cache

@@ -13,25 +13,41 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from config.settings import env_int, env_str
+
+def env_int(name: str, default: int) -> int:
+    # As config.settings reads numbers; that module is not imported here, so that the workers
+    # read their settings after the fork, with the environment set below.
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name}={raw!r} is not an integer.") from None
+
 
 _cores = os.cpu_count() or 1
 
-bind = f"{env_str('HOST', '127.0.0.1')}:{env_int('PORT', 8000)}"
+bind = f"{os.environ.get('HOST') or '127.0.0.1'}:{env_int('PORT', 8000)}"
 worker_class = "gthread"
 # Two processes per core (plus one), each with a few threads, capped so that workers x threads
 # stays under the pool sizes PostgreSQL's default max_connections (100) can give.
 workers = env_int("WEB_CONCURRENCY", min(2 * _cores + 1, 8))
 threads = env_int("WEB_THREADS", 4)
+# Each thread holds at most one connection: a worker opens that many when it starts, so the first
+# requests do not wait for the pool to grow one connection at a time.
+os.environ.setdefault(
+    "DATABASE_POOL_MIN", str(max(1, min(threads, env_int("DATABASE_POOL_MAX", 20))))
+)
 timeout = env_int("WEB_TIMEOUT", 30)
 graceful_timeout = env_int("WEB_GRACEFUL_TIMEOUT", 30)
 keepalive = env_int("WEB_KEEPALIVE", 5)
 # Logdeck writes one structured line per request itself (config/request_log.py).
 accesslog = None
 errorlog = "-"
-loglevel = env_str("LOG_LEVEL", "warning").lower()
+loglevel = (os.environ.get("LOG_LEVEL") or "warning").lower()
 # X-Forwarded-* are believed only from these addresses (the TLS proxy in front).
-forwarded_allow_ips = env_str("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS") or "127.0.0.1,::1"
 proc_name = "logdeck"
 
 # Prometheus counters of every worker land in one folder, so /metrics sums them whichever

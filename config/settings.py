@@ -147,7 +147,7 @@ if DATABASE_URL:
     # A PostgreSQL that does not answer is a 503 within seconds, not a worker held for long.
     _db.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT", 2)
     if env_bool("DATABASE_POOL", True):
-        from psycopg_pool import ConnectionPool
+        from config.database import pool_check
 
         # psycopg's pool; Django requires persistent connections to be off with it.
         _db["CONN_MAX_AGE"] = 0
@@ -157,7 +157,7 @@ if DATABASE_URL:
             "timeout": env_int("DATABASE_POOL_TIMEOUT", 2),
             # A connection is tried before it is handed out: one that died idle (a restart, a
             # killed backend) is replaced instead of failing the request that got it.
-            "check": ConnectionPool.check_connection,
+            "check": pool_check,
             # While PostgreSQL is away the pool retries with a doubling delay; giving that up
             # after a few seconds lets the next request start afresh, so the site is back within
             # seconds of the database, however long it was gone.
