@@ -92,10 +92,10 @@ def prepare(args: argparse.Namespace, url: str) -> dict[str, Any]:
             dataset.vacuum(conn)
         facts_rows = {
             "agents": [r[0] for r in conn.execute(
-                "SELECT id FROM agents_agent WHERE name LIKE 'bench%%' ORDER BY id")],
+                "SELECT id FROM agents_agent WHERE name <> %s ORDER BY id", [WRITE_AGENT])],
             "sessions": [str(r[0]) for r in conn.execute(
-                "SELECT id FROM sessions_app_session TABLESAMPLE SYSTEM (10) "
-                "WHERE name LIKE 'bench %%' LIMIT 500")],
+                "SELECT id FROM sessions_app_session WHERE name LIKE 'bench %%' "
+                "ORDER BY random() LIMIT 500")],
             "error_groups": [list(r) for r in conn.execute(
                 "SELECT tool_name, error_fingerprint FROM sessions_app_errorgroupday "
                 "GROUP BY 1, 2 ORDER BY sum(failures) DESC LIMIT 50")],
@@ -280,6 +280,12 @@ def failures(prefix: Path) -> list[dict[str, Any]]:
         ]
 
 
+def exceptions(prefix: Path) -> int:
+    """Errors in the simulated users' own code (a bug here, not an answer of the server)."""
+    with open(f"{prefix}_exceptions.csv") as found:
+        return sum(int(row["Count"]) for row in csv.DictReader(found))
+
+
 def report(result: dict[str, Any]) -> str:
     run, proof = result["run"], result["proof"]
     lines = [
@@ -301,7 +307,8 @@ def report(result: dict[str, Any]) -> str:
     lines += [
         "",
         f"Server answers by status: {statuses}; 'Internal Server Error' in its log: "
-        f"{result['internal_errors']}.",
+        f"{result['internal_errors']}; exceptions in the simulated users: "
+        f"{result['user_exceptions']}.",
     ]
     if result["failures"]:
         lines.append("Errors seen by the clients:")
@@ -392,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
         and proof["tool_calls_stored"] == proof["tool_calls_expected"]
         and statuses.get(500, 0) == 0
         and internal == 0
+        and exceptions(prefix) == 0
+        and all(facts[sample] for sample in ("agents", "sessions", "error_groups"))
     )
     result = {
         "run": {
@@ -410,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
         "failures": failures(prefix),
         "statuses": dict(statuses),
         "internal_errors": internal,
+        "user_exceptions": exceptions(prefix),
         "proof": proof,
         "verdict": "every acknowledged message stored once, no 500"
         if ok
