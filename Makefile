@@ -10,13 +10,15 @@ SCALE ?= 10k
 PYTHON ?= $(shell for c in python3.13 python3.12 $$HOME/.pyenv/versions/3.13*/bin/python $$HOME/.pyenv/versions/3.12*/bin/python python3 python; do \
 	command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { command -v $$c; break; }; done)
 
-.PHONY: help venv run test test-e2e lint format bench clean
+.PHONY: help venv run serve test test-e2e lint format bench loadtest clean
 
 help:
 	@echo "make run    the console on http://$(HOST):$(PORT)/ with demo data (SQLite)"
+	@echo "make serve  production: gunicorn on $(HOST):$(PORT), settings from the environment"
 	@echo "make test   the whole suite (SQLite; PostgreSQL when DATABASE_URL is set)"
 	@echo "make lint   ruff"
 	@echo "make bench  the benchmark on PostgreSQL (SCALE=10k|100k|1m)"
+	@echo "make loadtest  locust against make serve on PostgreSQL (SCALE=10k|100k|1m)"
 
 $(VENV)/.installed: pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then \
@@ -36,6 +38,20 @@ run: venv
 	@DEBUG=1 $(PY) manage.py seed_demo --if-empty
 	@DEBUG=1 $(PY) manage.py demo_operator --url http://$(HOST):$(PORT)/
 	@DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
+
+# Production: refuses a database that is unreachable or not migrated (naming what is missing),
+# collects the static files WhiteNoise serves, then gunicorn (config/gunicorn.py) takes over.
+serve: venv
+	@$(PY) manage.py preflight
+	@$(MAKE) --no-print-directory staticfiles/staticfiles.json
+	@HOST=$(HOST) PORT=$(PORT) exec $(VENV)/bin/gunicorn --config python:config.gunicorn config.wsgi
+
+# Collected again only when a static file or the installed packages changed: compressing them all
+# takes a minute.
+staticfiles/staticfiles.json: $(VENV)/.installed $(shell find static -type f 2>/dev/null)
+	@echo "Collecting static files (hashed, compressed) into staticfiles/"
+	@$(PY) manage.py collectstatic --noinput --verbosity 0
+	@touch $@
 
 # The suite runs with production-like settings (DEBUG off) and a throwaway secret.
 TEST_ENV := SECRET_KEY=$${SECRET_KEY:-logdeck-test-suite-only} \
@@ -58,6 +74,10 @@ format: venv
 
 bench: venv
 	@$(PY) -m bench --scale $(SCALE) $(BENCH_ARGS)
+
+# locust, headless, against `make serve` on the benchmark's PostgreSQL dataset; see bench/loadtest.
+loadtest: venv
+	@$(PY) -m bench.loadtest --scale $(SCALE) $(LOADTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) logdeck.sqlite3* staticfiles .pytest_cache .ruff_cache

@@ -24,6 +24,12 @@ from ninja.responses import NinjaJSONEncoder
 from config.api_auth import READ_AUTH, docs_access
 from config.api_schemas import NO_NUL
 from config.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from config.unavailable import (
+    API_MESSAGE,
+    DATABASE_UNAVAILABLE,
+    RETRY_AFTER_SECONDS,
+    log_unavailable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +119,7 @@ ERROR_CODES = {
     422: "invalid",
     429: "rate_limited",
     500: "server_error",
+    503: "unavailable",
 }
 
 
@@ -218,6 +225,18 @@ def on_data_error(request: HttpRequest, exc: DataError) -> HttpResponse:
     # A value the schema let through but the database refused; the schema should be tightened.
     logger.warning("API input refused by the database: %s", exc)
     return error_response(request, 422, "A value is out of the range the database can store.")
+
+
+def on_database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
+    # PostgreSQL away (refused, pool timeout, connection killed): retry, nothing was stored.
+    log_unavailable(request, exc)
+    response = error_response(request, 503, API_MESSAGE.format(seconds=RETRY_AFTER_SECONDS))
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+for _unavailable in DATABASE_UNAVAILABLE:
+    api.add_exception_handler(_unavailable, on_database_unavailable)
 
 
 @api.exception_handler(Exception)

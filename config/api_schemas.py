@@ -176,8 +176,8 @@ class DeletedOut(Schema):
 
 
 # Statuses any operation may answer: no or bad credentials, CSRF or scope refused, a parameter
-# that does not validate, too many failed key attempts.
-ALWAYS = (401, 403, 422, 429)
+# that does not validate, too many failed key attempts, the database unavailable (Retry-After).
+ALWAYS = (401, 403, 422, 429, 503)
 BODY = (400, 413)  # malformed JSON; body or batch over the limit
 WRITE = (*BODY, 409)  # plus a conflict with what is stored
 

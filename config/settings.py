@@ -98,6 +98,14 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz and /readyz answer first: probes come by IP address, over plain HTTP, every second.
+    "config.health.HealthMiddleware",
+    # /metrics, with its token, before the host check too; off unless METRICS_TOKEN is set.
+    "config.metrics.MetricsMiddleware",
+    # One structured line per request (with its id, returned in X-Request-ID) and its metrics.
+    "config.request_log.RequestLogMiddleware",
+    # A view that finds the database away answers 503 with Retry-After, not 500.
+    "config.unavailable.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -152,13 +160,24 @@ if DATABASE_URL:
         raise ImproperlyConfigured(
             "DATABASE_URL names no database: use postgres://user@host:5432/<database>."
         )
+    # A PostgreSQL that does not answer is a 503 within seconds, not a worker held for long.
+    _db.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT", 2)
     if env_bool("DATABASE_POOL", True):
+        from config.database import pool_check
+
         # psycopg's pool; Django requires persistent connections to be off with it.
         _db["CONN_MAX_AGE"] = 0
-        _db.setdefault("OPTIONS", {})["pool"] = {
+        _db["OPTIONS"]["pool"] = {
             "min_size": env_int("DATABASE_POOL_MIN", 1),
             "max_size": env_int("DATABASE_POOL_MAX", 20),
-            "timeout": env_int("DATABASE_POOL_TIMEOUT", 10),
+            "timeout": env_int("DATABASE_POOL_TIMEOUT", 2),
+            # A connection is tried before it is handed out: one that died idle (a restart, a
+            # killed backend) is replaced instead of failing the request that got it.
+            "check": pool_check,
+            # While PostgreSQL is away the pool retries with a doubling delay; giving that up
+            # after a few seconds lets the next request start afresh, so the site is back within
+            # seconds of the database, however long it was gone.
+            "reconnect_timeout": env_int("DATABASE_POOL_RECONNECT_TIMEOUT", 5),
         }
     else:
         _db["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60)
@@ -210,9 +229,14 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Redis, or this process's memory while Redis is unreachable (config/cache.py).
+            "BACKEND": "config.cache.FallbackRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_PREFIX", "logdeck"),
+            "OPTIONS": {
+                "socket_connect_timeout": env_int("REDIS_TIMEOUT", 1),
+                "socket_timeout": env_int("REDIS_TIMEOUT", 1),
+            },
         }
     }
 else:
@@ -336,12 +360,32 @@ API_AUTH_FAILURE_WINDOW = env_int("API_AUTH_FAILURE_WINDOW", 60)
 API_TRUSTED_PROXIES = env_list("API_TRUSTED_PROXIES")
 
 
+# --- Logs and metrics -----------------------------------------------------------------------
+# Every line carries the request id; LOG_FORMAT=json makes each one a JSON object. One line per
+# request at INFO (logger "logdeck.request", REQUEST_LOG_LEVEL=WARNING keeps only the 5xx).
+LOG_FORMAT = env_str("LOG_FORMAT", "text").strip().lower()
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is not a log format: use text or json.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "config.request_log.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "config.request_log.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
+    "loggers": {"logdeck.request": {"level": env_str("REQUEST_LOG_LEVEL", "INFO")}},
 }
+# Prometheus metrics at /metrics, only with `Authorization: Bearer <METRICS_TOKEN>`.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
 
 # --- Backups --------------------------------------------------------------------------------
 # `dumpdata --format jsonl` / `loaddata x.jsonl` use Logdeck's JSON Lines (config/backup.py):

@@ -11,6 +11,9 @@ admin.site.site_header = "Logdeck admin"
 admin.site.site_title = "Logdeck admin"
 admin.site.index_title = "Records"
 
+# The database going away outside a view is a 503 too (config/unavailable.py).
+handler500 = "config.unavailable.server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from agents.models import Agent, User
 from config.errors import Conflict, InvalidInput, NotFound
+from config.metrics import ingestion_recorded
 from sessions_app.fingerprints import error_fingerprint
 from sessions_app.models import (
     Checkpoint,
@@ -419,6 +420,9 @@ def message_append(*, session_id: uuid.UUID | str, messages: Sequence[MessageIn]
             )
         )
     _execute_in_order(bookkeeping)
+    if rows:
+        stored = {"messages": len(rows), "tool_calls": len(calls_out)}
+        transaction.on_commit(lambda: ingestion_recorded(**stored))
 
     created = iter(zip(rows, calls, strict=True))
     result = [replayed[i] if i in replayed else next(created) for i in range(len(messages))]
@@ -647,6 +651,7 @@ def tool_call_add(
     daily_activity_add(activity_of_rows(tool_calls=[tool_call]))
     error_groups_add([tool_call])
     tool_states_add(tool_states_of_rows([tool_call]))
+    transaction.on_commit(lambda: ingestion_recorded(tool_calls=1))
     return tool_call
 
 

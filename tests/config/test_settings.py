@@ -150,7 +150,9 @@ def test_it_caches_in_redis_when_redis_url_is_set(redis_url):
     result = _python(code, **PRODUCTION, REDIS_URL=redis_url, CACHE_PREFIX="logdeck-settings")
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("RedisCache {'a': [1, None]} logdeck-settings:1:settings-test-")
+    assert result.stdout.startswith(
+        "FallbackRedisCache {'a': [1, None]} logdeck-settings:1:settings-test-"
+    )
 
 
 @pytest.mark.django_db

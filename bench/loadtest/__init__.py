@@ -1,0 +1,1 @@
+"""The load test: locust, headless, against `make serve` on PostgreSQL (`make loadtest`)."""
