@@ -4,6 +4,7 @@ across processes (throttles shared by workers, replicas, several instances)."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -100,3 +101,38 @@ def server(env: dict[str, str]) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@contextmanager
+def served(env: dict[str, str], *, workers: int = 2) -> Iterator[str]:
+    """`make serve` (gunicorn, production settings) with this environment, on a port of its
+    own; its base URL once /readyz answers 200. The first one collects the static files."""
+    port = free_port()
+    env = {k: v for k, v in env.items() if k != "DEBUG"}
+    env.update(PORT=str(port), WEB_CONCURRENCY=str(workers), WEB_THREADS="2")
+    proc = subprocess.Popen(
+        ["make", "--no-print-directory", "serve", f"PORT={port}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # make, gunicorn and its workers: one group to stop
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(1200):
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, "make serve stopped while starting"
+            time.sleep(0.2)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

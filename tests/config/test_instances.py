@@ -1,4 +1,4 @@
-"""A stateless web tier: two Logdeck instances on two ports, sharing one database and one Redis,
+"""A stateless web tier: two `make serve` instances on two ports, sharing one database and Redis,
 behave as one. A login made on one works on the other, the API key failure limit counts on both,
 and the live transcript on one follows a session written through the other."""
 
@@ -13,7 +13,7 @@ import httpx
 import pytest
 import redis
 
-from tests.servers import base_env, manage, own_database, server
+from tests.servers import base_env, manage, own_database, served
 
 PASSWORD = "correct horse battery staple"
 
@@ -38,6 +38,7 @@ def _redis_env() -> dict[str, str]:
 def tier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tier]:
     with own_database(tmp_path_factory.mktemp("tier")) as database:
         env = base_env(**database, **_redis_env(), API_AUTH_FAILURE_LIMIT="10")
+        env.pop("DEBUG")
         manage(env, "migrate", "--noinput", "-v", "0")
         secret = manage(
             env,
@@ -48,7 +49,7 @@ def tier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tier]:
             f"u = User.objects.create_superuser('ops@logdeck.test', {PASSWORD!r})\n"
             "print(api_key_create(user=u, scope='write').secret)",
         ).split()[-1]
-        with server(env) as first, server(env) as second:
+        with served(env) as first, served(env) as second:
             yield Tier(first, second, {"Authorization": f"Bearer {secret}"})
 
 
