@@ -18,6 +18,8 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from config.replicas import replica_aliases, replica_report
+
 logger = logging.getLogger(__name__)
 
 HEALTH_PATHS = ("/healthz", "/readyz")
@@ -68,8 +70,9 @@ class HealthMiddleware:
         if request.path_info == "/readyz":
             checks = readiness()
             ready = all(check["ok"] for check in checks.values())
-            return _answer(
-                {"status": "ok" if ready else "unavailable", "checks": checks},
-                200 if ready else 503,
-            )
+            body: dict[str, Any] = {"status": "ok" if ready else "unavailable", "checks": checks}
+            if replica_aliases():
+                # Shown, never a reason to be unready: without replicas the primary serves.
+                body["replicas"] = replica_report()
+            return _answer(body, 200 if ready else 503)
         return self.get_response(request)

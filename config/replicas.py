@@ -92,6 +92,18 @@ def replica_states() -> list[ReplicaState]:
     return [replica_check(alias) for alias in replica_aliases()]
 
 
+def replica_report() -> dict[str, dict[str, Any]]:
+    """Each replica's state as /readyz shows it: reachable, lag, serving reads or skipped."""
+    return {
+        state.alias: {
+            "reachable": state.lag is not None,
+            "lag_s": None if state.lag is None else round(state.lag, 3),
+            "serving": state.usable,
+        }
+        for state in replica_states()
+    }
+
+
 def replica_for_reads() -> str | None:
     """A usable replica, by each one's state of the last `REPLICA_CHECK_SECONDS`, or None."""
     now = time.monotonic()

@@ -135,6 +135,9 @@ def test_it_skips_a_replica_that_falls_behind(paused: Replicated) -> None:
         assert _agent(url, "late", paused.reader) == 200
         report = manage(env, "status")
         assert "Replica:    replica1" in report and "skipped (too far behind)" in report
+        behind = httpx.get(f"{url}/readyz", timeout=10)
+        assert behind.status_code == 200  # the primary serves: still ready
+        assert behind.json()["replicas"]["replica1"]["serving"] is False
 
 
 def test_it_serves_from_the_primary_when_the_replica_is_unreachable(
@@ -153,6 +156,11 @@ def test_it_serves_from_the_primary_when_the_replica_is_unreachable(
 def test_it_shows_each_replica_and_its_lag(replicated: Replicated) -> None:
     report = manage(replicated.env, "status")
     assert "Replica:    replica1" in report and "serving reads" in report
+    with server(replicated.env) as url:
+        ready = httpx.get(f"{url}/readyz", timeout=10)
+    assert ready.status_code == 200
+    replica = ready.json()["replicas"]["replica1"]
+    assert replica["reachable"] and replica["serving"] and replica["lag_s"] >= 0
 
 
 def _closed_port() -> int:
