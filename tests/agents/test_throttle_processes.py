@@ -20,6 +20,7 @@ PASSWORD = "correct horse battery staple"
 class Servers:
     urls: list[str]
     secret: str
+    env: dict[str, str]
 
 
 @pytest.fixture(scope="module")
@@ -40,26 +41,29 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             "print(api_key_create(user=u, scope='read').secret)",
         ).split()[-1]  # the last line: the shell may say what it imported first
         with server(env) as first, server(env) as second:
-            yield Servers([first, second], secret)
+            yield Servers([first, second], secret, env)
 
 
-def _login(url: str, email: str, password: str) -> int:
+def _login(url: str, form: str, email: str, password: str) -> int:
     with httpx.Client(base_url=url, timeout=10) as client:
-        page = client.get("/accounts/login/")
+        page = client.get(form)
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
         answer = client.post(
-            "/accounts/login/",
-            data={"username": email, "password": password, "csrfmiddlewaretoken": token},
+            form, data={"username": email, "password": password, "csrfmiddlewaretoken": token}
         )
         return answer.status_code
 
 
-def test_it_counts_failed_logins_on_both_workers(servers: Servers) -> None:
+@pytest.mark.parametrize("form", ["/accounts/login/", "/admin/login/"])
+def test_it_counts_failed_logins_on_both_workers(servers: Servers, form: str) -> None:
+    manage(servers.env, "axes_reset")  # every login here comes from 127.0.0.1: start afresh
     first, second = servers.urls
     for n in range(4):
-        assert _login((first, second)[n % 2], "ops@logdeck.test", "wrong") == 200
-    assert _login(second, "ops@logdeck.test", "wrong") == 429  # the fifth, wherever it lands
-    assert _login(first, "ops@logdeck.test", PASSWORD) == 429
+        assert _login((first, second)[n % 2], form, "ops@logdeck.test", "wrong") == 200
+    assert _login(second, form, "ops@logdeck.test", "wrong") == 429  # the fifth, wherever
+    assert _login(first, form, "ops@logdeck.test", PASSWORD) == 429
+    manage(servers.env, "axes_reset_username", "ops@logdeck.test")
+    assert _login(first, form, "ops@logdeck.test", PASSWORD) == 302  # unlocked by the command
 
 
 def test_it_counts_failed_keys_on_both_workers_and_never_refuses_a_valid_key(
