@@ -151,8 +151,8 @@ def test_it_imports_past_messages_with_their_time(api: ApiClient, session: Sessi
     ]
     body = api.post(f"/sessions/{session.pk}/messages", {"messages": batch}).json()
     assert [m["created_at"] for m in body["items"]] == [
-        "2024-03-01T10:00:00Z",
-        "2024-03-01T10:00:05Z",
+        "2024-03-01T10:00:00.000000Z",
+        "2024-03-01T10:00:05.000000Z",
     ]
 
 
