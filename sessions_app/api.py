@@ -537,14 +537,21 @@ def session_finish_op(
     return session_get(session_id=session_id)
 
 
+class SessionDeletedOut(DeletedOut):
+    """What a session's delete removed, and the memories of other scopes that came from it,
+    which stay with their link to it cleared."""
+
+    unlinked: dict[str, int]
+
+
 @sessions_router.delete(
     "/{session_id}",
-    response=responses({200: DeletedOut}, 404, 409),
+    response=responses({200: SessionDeletedOut}, 404, 409),
     auth=WRITE_AUTH,
-    summary="Delete a session with its messages, tool calls, checkpoints and memories",
+    summary="Delete a session with its messages, tool calls, checkpoints and its own memories",
 )
 def session_delete_op(request: HttpRequest, session_id: uuid.UUID) -> dict[str, Any]:
-    return {"deleted": session_delete(session_id=session_id)}
+    return session_delete(session_id=session_id)
 
 
 # --- messages --------------------------------------------------------------------------------

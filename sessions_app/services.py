@@ -262,11 +262,17 @@ def sessions_finish(*, sessions: Any) -> int:
 
 
 @transaction.atomic
-def session_delete(*, session_id: uuid.UUID | str) -> dict[str, int]:
-    """Delete a session with its messages, tool calls, checkpoints and memories."""
+def session_delete(*, session_id: uuid.UUID | str) -> dict[str, dict[str, int]]:
+    """Delete a session with its messages, tool calls, checkpoints and its own memories; the
+    memories of other scopes that came from it stay, without the link. Returns the rows
+    `deleted` and `unlinked` per kind of record."""
     session = _lock_session(session_id)
     per_model = sessions_delete(session_ids=[session.pk])
-    return {label.split(".")[-1].lower(): n for label, n in per_model.items()}
+    unlinked = per_model.pop(UNLINKED_MEMORIES, 0)
+    return {
+        "deleted": {label.split(".")[-1].lower(): n for label, n in per_model.items()},
+        "unlinked": {"memory": unlinked},
+    }
 
 
 def _same_message(stored: Message, incoming: MessageIn, stored_calls: list[ToolCall]) -> bool:
@@ -975,10 +981,16 @@ def tool_states_rebuild() -> int:
     return ToolStateCount.objects.count()
 
 
+# The count of memories of other scopes whose source link a delete cleared (they stay).
+UNLINKED_MEMORIES = "memories.Memory (unlinked)"
+
+
 @transaction.atomic
 def sessions_delete(*, session_ids: Sequence[uuid.UUID | str]) -> dict[str, int]:
     """Delete sessions with everything under them, taking them off the daily activity and the
-    error groups; returns rows deleted per model label (`sessions_app.Message`: n, …)."""
+    error groups; returns rows deleted per model label (`sessions_app.Message`: n, …), and
+    under UNLINKED_MEMORIES the memories that only named one of them as their source, which
+    stay with the link cleared."""
     # Lock the sessions first, in a fixed order, so no append lands between counting and deleting.
     ids = list(
         Session.objects.select_for_update()
@@ -993,7 +1005,11 @@ def sessions_delete(*, session_ids: Sequence[uuid.UUID | str]) -> dict[str, int]
     )
     failures = error_groups_of_queryset(tool_calls=ToolCall.objects.filter(session_id__in=ids))
     states = tool_states_of_queryset(ToolCall.objects.filter(session_id__in=ids))
+    # Cleared here rather than by the foreign key's SET_NULL, so the count is known.
+    sourced = Session.sourced_memories.rel.related_model.objects.filter(source_session__in=ids)
+    unlinked = sourced.update(source_session=None)
     _total, per_model = Session.objects.filter(pk__in=ids).delete()
+    per_model = {**per_model, UNLINKED_MEMORIES: unlinked}
     daily_activity_add(deltas, sign=-1)
     error_groups_remove(failures, whole_sessions=True)
     tool_states_add(states, sign=-1)

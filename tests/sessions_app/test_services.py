@@ -146,7 +146,10 @@ def test_it_deletes_a_session_with_everything_under_it():
     conversation(session, turns=2)
     checkpoint_save(session_id=session.pk, data={})
     counts = session_delete(session_id=session.pk)
-    assert counts == {"session": 1, "message": 4, "toolcall": 2, "checkpoint": 1}
+    assert counts == {
+        "deleted": {"session": 1, "message": 4, "toolcall": 2, "checkpoint": 1},
+        "unlinked": {"memory": 0},
+    }
     assert not Checkpoint.objects.exists()
 
 

@@ -1,7 +1,8 @@
 """`manage.py prune --older-than 90d`: retention for finished sessions.
 
 Deletes finished sessions whose `finished_at` is older than the cutoff, with their messages,
-tool calls, checkpoints and session memories, in small batches — one short transaction each,
+tool calls, checkpoints and the sessions' own memories (memories of other scopes that came from
+them stay, with the link cleared), in small batches — one short transaction each,
 so agents keep writing while it runs. Active sessions are never touched.
 """
 
@@ -22,7 +23,7 @@ from tqdm import tqdm
 from agents.models import Agent
 from memories.models import Memory
 from sessions_app.models import Checkpoint, Session
-from sessions_app.services import sessions_delete
+from sessions_app.services import UNLINKED_MEMORIES, sessions_delete
 
 AGE = re.compile(r"^\s*(\d{1,6})\s*([hdw])\s*$", re.IGNORECASE)
 UNITS = {"h": "hours", "d": "days", "w": "weeks"}
@@ -32,7 +33,8 @@ REPORTED = (
     ("sessions_app.Message", "messages"),
     ("sessions_app.ToolCall", "tool calls"),
     ("sessions_app.Checkpoint", "checkpoints"),
-    ("memories.Memory", "memories"),
+    ("memories.Memory", "session memories"),
+    (UNLINKED_MEMORIES, "memories of other scopes kept without their source session"),
 )
 
 
@@ -126,6 +128,7 @@ class Command(BaseCommand):
                 "sessions_app.ToolCall": totals["tool_calls"] or 0,
                 "sessions_app.Checkpoint": Checkpoint.objects.filter(session__in=ids).count(),
                 "memories.Memory": Memory.objects.filter(session__in=ids).count(),
+                UNLINKED_MEMORIES: Memory.objects.filter(source_session__in=ids).count(),
             }
         )
 
