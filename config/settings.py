@@ -273,6 +273,11 @@ LOGGING = {
 }
 
 # --- Backups --------------------------------------------------------------------------------
-# `dumpdata --format jsonl` / `loaddata x.jsonl` use Logdeck's JSON Lines (config/backup.py):
-# exact microseconds and one natural-key lookup per related object, not per row.
-SERIALIZATION_MODULES = {"jsonl": "config.backup"}
+# `dumpdata` and `loaddata` use Logdeck's JSON Lines (config/backup.py), JSON (a plain `dumpdata`)
+# and XML: exact microseconds, one natural-key lookup per related object, not per row, and a
+# restore that finds the rows `migrate` made by natural key.
+SERIALIZATION_MODULES = {
+    "jsonl": "config.backup",
+    "json": "config.backup_json",
+    "xml": "config.backup_xml",
+}
