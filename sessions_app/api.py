@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from django.conf import settings
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 
@@ -16,6 +17,7 @@ from agents.models import User
 from agents.selectors import agent_get, end_user_get
 from config.api_auth import WRITE_AUTH
 from config.api_schemas import (
+    BODY,
     NO_NUL,
     WRITE,
     DeletedOut,
@@ -47,6 +49,7 @@ from sessions_app.selectors import (
     tool_error_groups,
 )
 from sessions_app.services import (
+    UNLINKED_MEMORIES,
     MessageIn,
     ToolCallIn,
     checkpoint_save,
@@ -55,6 +58,9 @@ from sessions_app.services import (
     session_finish,
     session_start,
     session_update,
+    sessions_prune,
+    sessions_prune_counts,
+    sessions_to_prune,
     tool_call_finish,
 )
 
@@ -190,6 +196,35 @@ class SessionPatchIn(InputSchema):
 
 class SessionFinishIn(InputSchema):
     finished_at: Moment | None = None
+
+
+class PruneIn(InputSchema):
+    older_than_days: int = Field(
+        ge=1,
+        le=100_000,
+        description="Delete finished sessions whose finished_at is more than this many days ago.",
+    )
+    agent: text(200, min_length=1) | None = Field(
+        default=None, description="Only this agent's sessions (its id or name)."
+    )
+    dry_run: Flag = Field(default=False, description="Count what would go; delete nothing.")
+    batch_size: int = Field(default=200, ge=1, le=10_000, description="Sessions per transaction.")
+
+
+PRUNED = (
+    "sessions_app.Session",
+    "sessions_app.Message",
+    "sessions_app.ToolCall",
+    "sessions_app.Checkpoint",
+    "memories.Memory",
+)
+
+
+class PruneOut(Schema):
+    dry_run: bool
+    cutoff: dt.datetime
+    deleted: dict[str, int]
+    unlinked: dict[str, int]
 
 
 class SessionQuery(PageQuery):
@@ -495,6 +530,30 @@ def session_list_op(request: HttpRequest, query: Query[SessionQuery]) -> dict[st
     return paged(
         session_list(filters), ordering=("-created_at", "-id"), query=query, columns=SESSION_COLUMNS
     )
+
+
+@sessions_router.post(
+    "/prune",
+    response=responses({200: PruneOut}, BODY, 404),
+    auth=WRITE_AUTH,
+    summary="Retention: delete finished sessions older than N days, in batches, as `prune` does",
+)
+def sessions_prune_op(request: HttpRequest, payload: PruneIn) -> dict[str, Any]:
+    cutoff = timezone.now() - dt.timedelta(days=payload.older_than_days)
+    agent = agent_get(ref=payload.agent) if payload.agent is not None else None
+    sessions = sessions_to_prune(cutoff=cutoff, agent=agent)
+    if payload.dry_run:
+        counts = sessions_prune_counts(sessions)
+    else:
+        counts = sessions_prune(sessions=sessions, batch_size=payload.batch_size)
+    unlinked = counts.pop(UNLINKED_MEMORIES, 0)
+    deleted = {label.split(".")[-1].lower(): counts.get(label, 0) for label in PRUNED}
+    return {
+        "dry_run": payload.dry_run,
+        "cutoff": cutoff,
+        "deleted": deleted,
+        "unlinked": {"memory": unlinked},
+    }
 
 
 @sessions_router.get(
