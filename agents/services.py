@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.models import Agent, ApiKey, ApiKeyScope, User, api_key_hash
-from config.errors import Forbidden, InvalidInput
+from config.errors import Conflict, Forbidden, InvalidInput
 
 USER_FIELDS = ("name", "phone_number", "user_data")
 AGENT_FIELDS = (
@@ -77,7 +77,7 @@ def user_update(*, user: User, **fields: Any) -> User:
     email = User.objects.normalize_email(fields.pop("email")) if "email" in fields else user.email
     if email != user.email:
         if User.objects.filter(email=email).exists():
-            raise InvalidInput("Another user has this email.", field="email")
+            raise Conflict("Another user has this email.", field="email")
         user.email = email
         changed.append("email")
     changed += _apply(user, fields, USER_FIELDS)
@@ -123,7 +123,7 @@ def agent_update(*, agent: Agent, **fields: Any) -> Agent:
             raise InvalidInput("name may not be empty.", field="name")
         if new_name != old_name:
             if Agent.objects.filter(name=new_name).exists():
-                raise InvalidInput("Another agent has this name.", field="name")
+                raise Conflict("Another agent has this name.", field="name")
             agent.name = new_name
             changed.append("name")
     changed += _apply(agent, fields, AGENT_FIELDS)

@@ -21,7 +21,12 @@ from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
 
 from config.api_auth import READ_AUTH, docs_access
-from config.api_schemas import NO_NUL
+from config.api_schemas import (
+    JSON_COMPONENT,
+    JSON_VALUE_SCHEMA,
+    NO_NUL,
+    json_schema_marks_resolved,
+)
 from config.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from config.times import iso_time
 
@@ -90,7 +95,20 @@ class ApiRenderer(JSONRenderer):
             return json.dumps(data, cls=self.encoder_class)
 
 
-api = NinjaAPI(
+class LogdeckAPI(NinjaAPI):
+    """The NinjaAPI with the shared JSON value schema among its components: it refers to itself
+    (an array or object of JSON values), which a field's own schema cannot."""
+
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
+        schema = super().get_openapi_schema(*args, **kwargs)
+        resolved = json_schema_marks_resolved(dict(schema))
+        resolved.setdefault("components", {}).setdefault("schemas", {})[JSON_COMPONENT] = (
+            JSON_VALUE_SCHEMA
+        )
+        return resolved
+
+
+api = LogdeckAPI(
     title="Logdeck API",
     version="1",
     description="Write and query what AI agents persist: users, agents, sessions, messages, "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from django.conf import settings
 from django.db.models import Q
@@ -17,7 +17,6 @@ from agents.models import User
 from agents.selectors import agent_get, end_user_get
 from config.api_auth import WRITE_AUTH
 from config.api_schemas import (
-    BODY,
     NO_NUL,
     WRITE,
     DeletedOut,
@@ -30,10 +29,12 @@ from config.api_schemas import (
     PageQuery,
     PositiveInt32,
     RowId,
+    bounded_int,
     page_size,
     paged,
     responses,
     text,
+    web_url,
 )
 from config.errors import NotFound
 from sessions_app.models import ContentType, Message, Role, Session, ToolCall, ToolCallState
@@ -85,14 +86,7 @@ assert set(StateName.__args__) == set(ToolCallState.values)
 
 
 # The console links media: only web addresses, never `javascript:` or `data:` from agent output.
-MediaUrl = Annotated[
-    str,
-    Field(
-        max_length=2000,
-        pattern=r"^(https?://[^\s\x00]+)?$",
-        description="An http(s) URL of the message's media, or empty.",
-    ),
-]
+MediaUrl = web_url(2000, "An http(s) URL of the message's media, or empty.")
 
 
 def _agent_id(ref: str | None) -> int | None:
@@ -199,16 +193,14 @@ class SessionFinishIn(InputSchema):
 
 
 class PruneIn(InputSchema):
-    older_than_days: int = Field(
-        ge=1,
-        le=100_000,
-        description="Delete finished sessions whose finished_at is more than this many days ago.",
+    older_than_days: bounded_int(1, 100_000) = Field(
+        description="Delete finished sessions whose finished_at is more than this many days ago."
     )
     agent: text(200, min_length=1) | None = Field(
         default=None, description="Only this agent's sessions (its id or name)."
     )
     dry_run: Flag = Field(default=False, description="Count what would go; delete nothing.")
-    batch_size: int = Field(default=200, ge=1, le=10_000, description="Sessions per transaction.")
+    batch_size: bounded_int(1, 10_000) = Field(default=200, description="Sessions per transaction.")
 
 
 PRUNED = (
@@ -534,7 +526,7 @@ def session_list_op(request: HttpRequest, query: Query[SessionQuery]) -> dict[st
 
 @sessions_router.post(
     "/prune",
-    response=responses({200: PruneOut}, BODY, 404),
+    response=responses({200: PruneOut}, WRITE, 404),
     auth=WRITE_AUTH,
     summary="Retention: delete finished sessions older than N days, in batches, as `prune` does",
 )

@@ -367,7 +367,8 @@ def message_append(*, session_id: uuid.UUID | str, messages: Sequence[MessageIn]
     calls: list[list[ToolCall]] = []  # the tool calls of each row
     for i, message in new:
         if message.seq is not None and message.seq != next_seq:
-            raise InvalidInput(
+            # A conflict with the session's state, as a taken seq is: the client's count is off.
+            raise Conflict(
                 f"seq {message.seq} would leave a gap: the next seq in this session is {next_seq}.",
                 field=f"messages.{i}.seq",
             )

@@ -75,7 +75,7 @@ def test_it_refuses_a_different_message_at_a_taken_seq():
 
 def test_it_refuses_a_gap_in_seq():
     session = SessionFactory()
-    with pytest.raises(InvalidInput) as exc:
+    with pytest.raises(Conflict) as exc:
         message_append(session_id=session.pk, messages=[_text("user", "hi", seq=3)])
     assert "next seq in this session is 0" in exc.value.message
 
