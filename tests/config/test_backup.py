@@ -8,6 +8,7 @@ the rows are compared as Python values read by the ORM on each side (tests/confi
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import shlex
@@ -206,3 +207,30 @@ def test_it_keeps_microseconds_in_every_format(tmp_path: Path, form: str) -> Non
     _command(source, *backup, cwd=tmp_path)
     text = (tmp_path / file_name).read_text()
     assert "2026-11-03T13:37:42.123456" in text and "2026-11-03T13:37:42.123Z" not in text
+
+
+def test_it_says_in_one_line_what_to_do_with_a_backup_that_does_not_fit(tmp_path: Path) -> None:
+    source, target = _sqlite(tmp_path, "source"), _sqlite(tmp_path, "restored")
+    _command(source, "migrate", "-v0", cwd=tmp_path)
+    _manage(source, "-m", "tests.config.backup_rows", "edge-cases", cwd=ROOT)
+    _command(source, "dumpdata", "-o", "backup.json", cwd=tmp_path)
+    # Cut short: the sessions are gone, their messages still refer to them.
+    rows = json.loads((tmp_path / "backup.json").read_text())
+    kept = [row for row in rows if row["model"] != "sessions_app.session"]
+    (tmp_path / "cut.json").write_text(json.dumps(kept))
+    _command(target, "migrate", "-v0", cwd=tmp_path)
+    env = {"PATH": os.environ.get("PATH", ""), "DEBUG": "1", "PYTHONPATH": str(ROOT), **target}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "loaddata", "cut.json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("CommandError: The backup could not be restored")
+    assert "freshly migrated, empty database" in line
+    assert "python manage.py migrate" in line
