@@ -138,7 +138,7 @@ def agent_update(*, agent: Agent, **fields: Any) -> Agent:
             raise InvalidInput("name may not be empty.", field="name")
         if new_name != old_name:
             if Agent.objects.filter(name=new_name).exists():
-                raise InvalidInput("Another agent has this name.", field="name")
+                raise Conflict("Another agent has this name.", field="name")
             agent.name = new_name
             changed.append("name")
     changed += _apply(agent, fields, AGENT_FIELDS)

@@ -457,7 +457,7 @@ def build(conn: psycopg.Connection, messages: int, *, log: Any = print) -> Datas
                 "content",
                 "agent_id",
                 "user_id",
-                "session_id",
+                "source_session_id",
                 "read_mode",
                 "access",
                 "metadata",

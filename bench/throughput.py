@@ -442,8 +442,9 @@ def sample_backup(source: Path, target: Path, max_rows: int) -> int:
                 if _session_of(line) not in kept:
                     continue
             elif model == b"memories.memory":
-                session = json.loads(line)["fields"].get("session")
-                if session is not None and json.dumps(session).encode() not in kept:
+                fields = json.loads(line)["fields"]
+                sessions = (fields.get("session"), fields.get("source_session"))
+                if any(s is not None and json.dumps(s).encode() not in kept for s in sessions):
                     continue
             out.write(line)
             written += 1

@@ -12,7 +12,6 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DataError, IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
@@ -22,8 +21,14 @@ from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
 
 from config.api_auth import READ_AUTH, docs_access
-from config.api_schemas import NO_NUL
+from config.api_schemas import (
+    JSON_COMPONENT,
+    JSON_VALUE_SCHEMA,
+    NO_NUL,
+    json_schema_marks_resolved,
+)
 from config.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from config.times import iso_time
 from config.unavailable import (
     API_MESSAGE,
     DATABASE_UNAVAILABLE,
@@ -55,9 +60,11 @@ class StrictJsonParser(Parser):
 class ApiJSONEncoder(NinjaJSONEncoder):
     """Ninja's encoder with a short way for the two types every row holds: Ninja's tries four
     other types before it hands a time or an id to DjangoJSONEncoder, 250 times for a page of
-    sessions. A time still gets DjangoJSONEncoder's format; an id is str(id), as it is there.
-    Each distinct time and id is written once per response: the rows of a batch append share
-    their session and mostly their time (a third of the rendering of 100 messages)."""
+    sessions. A time is written by `iso_time` (UTC, all six digits of its microseconds: the
+    database keeps them, so a filter or a check against a time read here matches the row);
+    an id is str(id). Each distinct time and id is written once per response: the rows of a
+    batch append share their session and mostly their time (a third of the rendering of 100
+    messages)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -65,21 +72,21 @@ class ApiJSONEncoder(NinjaJSONEncoder):
 
     def default(self, o: Any) -> Any:
         if isinstance(o, dt.datetime):
-            key = (o, o.utcoffset())  # equal instants at different offsets are written apart
-        elif isinstance(o, uuid.UUID):
-            key = o
-        else:
-            return super().default(o)
-        text = self._written.get(key)
-        if text is None:
-            text = DjangoJSONEncoder.default(self, o)
-            self._written[key] = text
-        return text
+            text = self._written.get(o)
+            if text is None:
+                text = self._written[o] = iso_time(o)
+            return text
+        if isinstance(o, uuid.UUID):
+            text = self._written.get(o)
+            if text is None:
+                text = self._written[o] = str(o)
+            return text
+        return super().default(o)
 
 
 class ApiRenderer(JSONRenderer):
-    """Responses through orjson, with `ApiJSONEncoder` for the times (passed through, so they keep
-    DjangoJSONEncoder's format) and anything else orjson leaves to a `default`. What orjson
+    """Responses through orjson, with `ApiJSONEncoder` for the times (passed through, so they are
+    written in `iso_time`'s one form) and anything else orjson leaves to a `default`. What orjson
     refuses (an integer past 64 bits in an agent's payload) goes through the stdlib instead."""
 
     encoder_class = ApiJSONEncoder
@@ -94,13 +101,28 @@ class ApiRenderer(JSONRenderer):
             return json.dumps(data, cls=self.encoder_class)
 
 
-api = NinjaAPI(
+class LogdeckAPI(NinjaAPI):
+    """The NinjaAPI with the shared JSON value schema among its components: it refers to itself
+    (an array or object of JSON values), which a field's own schema cannot."""
+
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
+        schema = super().get_openapi_schema(*args, **kwargs)
+        resolved = json_schema_marks_resolved(dict(schema))
+        resolved.setdefault("components", {}).setdefault("schemas", {})[JSON_COMPONENT] = (
+            JSON_VALUE_SCHEMA
+        )
+        return resolved
+
+
+api = LogdeckAPI(
     title="Logdeck API",
     version="1",
     description="Write and query what AI agents persist: users, agents, sessions, messages, "
     "tool calls, memories and checkpoints. Authenticate with `Authorization: Bearer <key>` "
     "(`manage.py create_api_key`). Lists answer `{items, next_cursor}`; pass `cursor` back for "
-    "the next page. Every error is `{error: {code, message, fields: [{path, message}]}}`.",
+    "the next page. Every error is `{error: {code, message, fields: [{path, message}]}}`. "
+    "Every time is ISO 8601 in UTC to the microsecond (`2026-01-31T09:30:00.123456Z`), and the "
+    "time filters take the same form: `created_after` is inclusive, `created_before` exclusive.",
     urls_namespace="api",
     auth=READ_AUTH,
     parser=StrictJsonParser(),

@@ -26,6 +26,7 @@ from pydantic import (
     ModelWrapValidatorHandler,
     Strict,
     ValidationInfo,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -51,7 +52,14 @@ def _json_integer(value: Any) -> Any:
     return value
 
 
-PositiveInt32 = Annotated[int, BeforeValidator(_json_integer), Field(ge=0, le=INT32_MAX)]
+def bounded_int(minimum: int, maximum: int) -> Any:
+    """A JSON integer within [minimum, maximum]. The bounds come before the validator in the
+    annotation: after it, pydantic publishes them as `ge`/`le`, which no OpenAPI client reads,
+    instead of `minimum`/`maximum`."""
+    return Annotated[int, Field(ge=minimum, le=maximum), BeforeValidator(_json_integer)]
+
+
+PositiveInt32 = bounded_int(0, INT32_MAX)
 Flag = Annotated[bool, Strict()]  # true or false, not 0, 1 or "yes"
 RowId = Annotated[int, Field(ge=1, le=INT64_MAX)]
 
@@ -67,31 +75,92 @@ def _utc(value: dt.datetime) -> dt.datetime:
 
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+# Date-times the schema refuses up front, so that every one it allows is stored: year 0, the
+# first and the last day of the calendar (an offset there leaves years 1 to 9999 once in UTC),
+# and a leap second (Python's datetime has none).
+UNSTORABLE_TIME = r"^(0000|0001-01-01|9999-12-31)|[Tt ][0-9]{2}:[0-9]{2}:60"
 
 
 def _iso_only(value: Any) -> Any:
     # Pydantic would also take a number as seconds since 1970; a date-time here is ISO 8601.
-    if isinstance(value, dt.datetime) or (isinstance(value, str) and ISO_DATE.match(value)):
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and ISO_DATE.match(value):
+        if re.search(UNSTORABLE_TIME, value):
+            raise ValueError(
+                "the time cannot be stored: year 0, the first and last day of the calendar "
+                "and leap seconds are out of range"
+            )
         return value
     raise ValueError("must be an ISO 8601 date-time, like 2026-01-31T09:30:00Z")
 
 
-Moment = Annotated[dt.datetime, BeforeValidator(_iso_only), AfterValidator(_utc)]
+Moment = Annotated[
+    dt.datetime,
+    BeforeValidator(_iso_only),
+    AfterValidator(_utc),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "not": {"pattern": UNSTORABLE_TIME},
+            "description": "ISO 8601, to the microsecond; UTC unless it carries an offset.",
+        }
+    ),
+]
+
+
+# No control character or space anywhere. With it beside a pattern, a pattern's `$` means the
+# end in every regex dialect (Python's also matches before a final newline).
+CONTROL = r"[\x00-\x20\x7f]"
+# The addresses Django's validate_email takes, in the part of its grammar that every regex
+# dialect reads alike: dot-separated atoms, then host labels and a top-level domain of letters.
+EMAIL = (
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
 
 
 def _email(value: str) -> str:
+    if re.search(CONTROL, value) or not re.search(EMAIL, value):
+        raise ValueError("not a valid email address, like ada@example.com")
     try:
         validate_email(value)
     except DjangoValidationError:
-        raise ValueError("not a valid email address") from None
+        raise ValueError("not a valid email address, like ada@example.com") from None
     return value
 
 
 Email = Annotated[
     str,
-    Field(min_length=3, max_length=254, pattern=NO_NUL, json_schema_extra={"format": "email"}),
+    Field(
+        min_length=6,
+        max_length=254,
+        description="An email address (an internationalised domain in its xn-- form).",
+        json_schema_extra={"pattern": EMAIL, "not": {"pattern": CONTROL}},
+    ),
     AfterValidator(_email),
 ]
+
+
+def web_url(max_length: int, description: str) -> Any:
+    """An http(s) URL or nothing: the console links it, so never `javascript:` or `data:`."""
+    pattern = r"^(https?://[^\x00-\x20\x7f]+)?$"
+
+    def check(value: str) -> str:
+        if re.search(CONTROL, value) or not re.search(pattern, value):
+            raise ValueError("must be an http:// or https:// URL without spaces, or empty")
+        return value
+
+    return Annotated[
+        str,
+        Field(
+            max_length=max_length,
+            description=description,
+            json_schema_extra={"pattern": pattern, "not": {"pattern": CONTROL}},
+        ),
+        AfterValidator(check),
+    ]
 
 
 def _json_checked(value: Any, path: str = "") -> Any:
@@ -116,8 +185,49 @@ def _json_checked(value: Any, path: str = "") -> Any:
     return value
 
 
-JsonValue = Annotated[Any, AfterValidator(_json_checked)]
-JsonObject = Annotated[dict[str, Any], AfterValidator(_json_checked)]
+# Any JSON, as PostgreSQL's jsonb stores it: no NUL in a string or an object's key, at any
+# depth. The API's schema holds it once, as a component that refers to itself; a field's own
+# schema cannot refer to it (pydantic resolves every $ref it writes), so a field carries a mark
+# that `json_schema_marks_resolved` turns into the reference (config/api.py does, for the API).
+JSON_COMPONENT = "JsonValue"
+JSON_REF = {"$ref": f"#/components/schemas/{JSON_COMPONENT}"}
+JSON_MARK = "x-logdeck-json"
+JSON_OBJECT_SCHEMA = {
+    "type": "object",
+    "propertyNames": {"pattern": NO_NUL},
+    "additionalProperties": JSON_REF,
+}
+JSON_VALUE_SCHEMA = {
+    "description": "Any JSON value; no NUL character (\\u0000) in its text or keys.",
+    "anyOf": [
+        {"type": "string", "pattern": NO_NUL},
+        {"type": "number"},
+        {"type": "boolean"},
+        {"type": "null"},
+        {"type": "array", "items": JSON_REF},
+        JSON_OBJECT_SCHEMA,
+    ],
+}
+
+
+def json_schema_marks_resolved(node: Any) -> Any:
+    """`node` (an OpenAPI document or part of one) with every JSON mark made a reference."""
+    if isinstance(node, dict):
+        mark = node.get(JSON_MARK)
+        if mark == "value":
+            return dict(JSON_REF)
+        if mark == "object":
+            return {**JSON_OBJECT_SCHEMA, "additionalProperties": dict(JSON_REF)}
+        return {key: json_schema_marks_resolved(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [json_schema_marks_resolved(value) for value in node]
+    return node
+
+
+JsonValue = Annotated[Any, AfterValidator(_json_checked), WithJsonSchema({JSON_MARK: "value"})]
+JsonObject = Annotated[
+    dict[str, Any], AfterValidator(_json_checked), WithJsonSchema({JSON_MARK: "object"})
+]
 
 
 class InputSchema(Schema):
@@ -201,7 +311,8 @@ class PageQuery(Schema):
         default=None,
         max_length=2000,
         pattern=NO_NUL,
-        description="The `next_cursor` of the previous page.",
+        description="Opaque: the `next_cursor` of the previous page of this list, with the same "
+        "filters, passed back as it is; any other value is answered 422.",
     )
 
 

@@ -142,22 +142,42 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
-# No DATABASE_URL: a SQLite file beside the code, in WAL mode so the console reads while an agent
-# writes, with a busy timeout and IMMEDIATE transactions so concurrent writers queue, not fail.
+# No DATABASE_URL: a SQLite file beside the code (or at SQLITE_PATH). SQLite, by either way, runs
+# in WAL mode so the console reads while an agent writes, with a busy timeout and IMMEDIATE
+# transactions so concurrent writers queue, not fail.
+
+
+def sqlite_database(name: str) -> dict:
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": name,
+        "OPTIONS": {
+            "init_command": (
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+            ),
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env_int("SQLITE_BUSY_TIMEOUT", 20),
+        },
+    }
+
+
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     try:
         _db = dj_database_url.parse(DATABASE_URL)
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from None
-    if _db["ENGINE"] != "django.db.backends.postgresql":
+    if _db["ENGINE"] not in ("django.db.backends.postgresql", "django.db.backends.sqlite3"):
         raise ImproperlyConfigured(
-            "DATABASE_URL must be a postgres:// URL (leave it unset for SQLite)."
+            "DATABASE_URL must be a postgres:// or sqlite:/// URL "
+            "(leave it unset for SQLite in logdeck.sqlite3)."
         )
     if not _db.get("NAME"):
         raise ImproperlyConfigured(
-            "DATABASE_URL names no database: use postgres://user@host:5432/<database>."
+            "DATABASE_URL names no database: use postgres://user@host:5432/<database> "
+            "or sqlite:///<relative path> (sqlite:////<absolute path>)."
         )
+if DATABASE_URL and _db["ENGINE"] == "django.db.backends.postgresql":
     # A PostgreSQL that does not answer is a 503 within seconds, not a worker held for long.
     _db.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT", 2)
     if env_bool("DATABASE_POOL", True):
@@ -198,19 +218,11 @@ if DATABASE_URL:
         DATABASES[f"replica{_n}"] = _replica
     if len(DATABASES) > 1:
         DATABASE_ROUTERS = ["config.replicas.ReplicaRouter"]
+elif DATABASE_URL:
+    DATABASES = {"default": sqlite_database(_db["NAME"])}
 else:
     DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": env_str("SQLITE_PATH", str(BASE_DIR / "logdeck.sqlite3")),
-            "OPTIONS": {
-                "init_command": (
-                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
-                ),
-                "transaction_mode": "IMMEDIATE",
-                "timeout": env_int("SQLITE_BUSY_TIMEOUT", 20),
-            },
-        }
+        "default": sqlite_database(env_str("SQLITE_PATH", str(BASE_DIR / "logdeck.sqlite3")))
     }
 
 # After a client writes, its reads go to the primary for this long; a replica further behind
@@ -386,6 +398,11 @@ LOGGING = {
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 
 # --- Backups --------------------------------------------------------------------------------
-# `dumpdata --format jsonl` / `loaddata x.jsonl` use Logdeck's JSON Lines (config/backup.py):
-# exact microseconds and one natural-key lookup per related object, not per row.
-SERIALIZATION_MODULES = {"jsonl": "config.backup"}
+# `dumpdata` and `loaddata` use Logdeck's JSON Lines (config/backup.py), JSON (a plain `dumpdata`)
+# and XML: exact microseconds, one natural-key lookup per related object, not per row, and a
+# restore that finds the rows `migrate` made by natural key.
+SERIALIZATION_MODULES = {
+    "jsonl": "config.backup",
+    "json": "config.backup_json",
+    "xml": "config.backup_xml",
+}

@@ -1,5 +1,6 @@
-"""Admin for memories. A memory's name stays unique in its (agent, user) scope: the model's
-constraints are validated by the form, so a clash is a form error, never a database error."""
+"""Admin for memories. A memory's name stays unique in its scope (global, agent, user, agent +
+user, or one session): the form checks the scope rules and the name, so a clash is a form error,
+never a database error."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class MemoryForm(forms.ModelForm):
             "agent",
             "user",
             "session",
+            "source_session",
             "read_mode",
             "access",
             "description",
@@ -37,16 +39,28 @@ class MemoryForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        agent, session = data.get("agent"), data.get("session")
+        agent, user, session = data.get("agent"), data.get("user"), data.get("session")
+        source = data.get("source_session")
         name = data.get("name")
+        if session is not None and (agent is not None or user is not None):
+            self.add_error(
+                "session",
+                "A session's memory belongs to the session alone: clear agent and user, "
+                "or clear session and set it as the source session.",
+            )
+            return data
+        if session is not None and source is not None:
+            self.add_error("source_session", "A session's memory comes from its own session.")
+            return data
         if name:
-            same = Memory.objects.in_scope(agent=agent, user=data.get("user")).filter(name=name)
+            same = Memory.objects.in_scope(agent=agent, user=user, session=session)
+            same = same.filter(name=name)
             if self.instance.pk is not None:
                 same = same.exclude(pk=self.instance.pk)
             if same.exists():
                 self.add_error("name", "A memory of this name already exists in this scope.")
-        if session is not None and agent is not None and session.agent_id != agent.pk:
-            self.add_error("session", "The session belongs to another agent.")
+        if source is not None and agent is not None and source.agent_id != agent.pk:
+            self.add_error("source_session", "The session belongs to another agent.")
         return data
 
 
@@ -60,14 +74,17 @@ class ScopeFilter(admin.SimpleListFilter):
             ("agent", "Agent only"),
             ("user", "User only"),
             ("global", "Global"),
+            ("session", "Session"),
         ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Memory]) -> QuerySet[Memory]:
+        wide = {"session__isnull": True}
         scopes = {
-            "agent_user": {"agent__isnull": False, "user__isnull": False},
-            "agent": {"agent__isnull": False, "user__isnull": True},
-            "user": {"agent__isnull": True, "user__isnull": False},
-            "global": {"agent__isnull": True, "user__isnull": True},
+            "agent_user": {"agent__isnull": False, "user__isnull": False, **wide},
+            "agent": {"agent__isnull": False, "user__isnull": True, **wide},
+            "user": {"agent__isnull": True, "user__isnull": False, **wide},
+            "global": {"agent__isnull": True, "user__isnull": True, **wide},
+            "session": {"session__isnull": False},
         }
         value = self.value()
         return queryset.filter(**scopes[value]) if value in scopes else queryset
@@ -102,7 +119,7 @@ class MemoryAdmin(BigTableAdmin):
         "user__user_data",
         "user__password",
     )
-    raw_id_fields = ("agent", "user", "session")
+    raw_id_fields = ("agent", "user", "session", "source_session")
     readonly_fields = ("id", "created_at", "updated_at")
     fields = (
         "id",
@@ -110,6 +127,7 @@ class MemoryAdmin(BigTableAdmin):
         "agent",
         "user",
         "session",
+        "source_session",
         "read_mode",
         "access",
         "description",

@@ -1,4 +1,5 @@
-"""API for memories: upsert by (name, agent, user), get, get by name in its scope, list, change."""
+"""API for memories: upsert by name in a scope (global, agent, user, agent + user, or one
+session), get, get by name in its scope, list, change."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from config.api_schemas import (
     text,
 )
 from config.errors import NotFound
-from memories.models import Access, Memory, ReadMode
+from memories.models import Access, Memory, ReadMode, Scope
 from memories.selectors import memory_get_by_name, memory_list
 from memories.services import memory_delete, memory_update, memory_upsert
 from sessions_app.models import Session
@@ -34,8 +35,10 @@ router = Router()
 
 ReadModeName = Literal["system_prompt", "tool"]
 AccessName = Literal["read_write", "read_only"]
+ScopeName = Literal["global", "agent", "user", "agent_user", "session"]
 assert set(ReadModeName.__args__) == set(ReadMode.values)
 assert set(AccessName.__args__) == set(Access.values)
+assert set(ScopeName.__args__) == set(Scope.values)
 
 AgentRef = Field(default=None, max_length=200, pattern=NO_NUL, description="An agent's id or name.")
 UserRef = Field(default=None, max_length=254, pattern=NO_NUL, description="A user's id or email.")
@@ -51,6 +54,8 @@ class MemoryOut(Schema):
     user: int | None
     user_email: str | None
     session: uuid.UUID | None
+    source_session: uuid.UUID | None
+    scope: ScopeName
     read_mode: ReadModeName
     access: AccessName
     metadata: dict[str, Any]
@@ -77,6 +82,14 @@ class MemoryOut(Schema):
     def resolve_session(obj: Memory) -> uuid.UUID | None:
         return obj.session_id
 
+    @staticmethod
+    def resolve_source_session(obj: Memory) -> uuid.UUID | None:
+        return obj.source_session_id
+
+    @staticmethod
+    def resolve_scope(obj: Memory) -> str:
+        return obj.scope.value
+
 
 class MemoryPage(Schema):
     items: list[MemoryOut]
@@ -86,7 +99,11 @@ class MemoryPage(Schema):
 class MemoryFieldsIn(InputSchema):
     description: text() = None
     content: text() = None
-    session: uuid.UUID | None = Field(default=None, description="The session it came from.")
+    source_session: uuid.UUID | None = Field(
+        default=None,
+        description="The session a memory of another scope came from; deleting that session "
+        "only clears this link.",
+    )
     read_mode: ReadModeName = None
     access: AccessName = None
     metadata: JsonObject = None
@@ -100,12 +117,19 @@ class MemoryUpsertIn(MemoryFieldsIn):
     user: text(254, min_length=1) | None = Field(
         default=None, description="The end user's id or email; none for every user."
     )
+    session: uuid.UUID | None = Field(
+        default=None,
+        description="The session whose own memory this is (its scope; no agent or user then). "
+        "It is deleted with the session.",
+    )
 
 
 class MemoryQuery(PageQuery):
     agent: str | None = AgentRef
     user: str | None = UserRef
-    session: uuid.UUID | None = None
+    session: uuid.UUID | None = Field(
+        default=None, description="The session's own memories and those that came from it."
+    )
     read_mode: ReadModeName | None = None
 
 
@@ -113,6 +137,9 @@ class MemoryByNameQuery(Schema):
     name: Name
     agent: str | None = AgentRef
     user: str | None = UserRef
+    session: uuid.UUID | None = Field(
+        default=None, description="A session, for its own memories (then no agent or user)."
+    )
 
 
 def _agent(ref: str | None) -> Agent | None:
@@ -125,9 +152,10 @@ def _user(ref: str | None) -> User | None:
 
 def _fields(payload: Schema, *exclude: str) -> dict[str, Any]:
     fields = payload.model_dump(exclude_unset=True, exclude=set(exclude))
-    if "session" in fields:
-        sid = fields["session"]
-        fields["session"] = session_get(session_id=sid) if sid is not None else None
+    for key in ("session", "source_session"):
+        if key in fields:
+            sid = fields[key]
+            fields[key] = session_get(session_id=sid) if sid is not None else None
     return fields
 
 
@@ -142,7 +170,7 @@ def _memory(memory_id: uuid.UUID) -> Memory:
     "",
     response=responses({200: MemoryOut, 201: MemoryOut}, WRITE, 404),
     auth=WRITE_AUTH,
-    summary="Create the memory with this name in its (agent, user) scope, or update it",
+    summary="Create the memory with this name in its scope, or update it",
 )
 def memory_upsert_op(request: HttpRequest, payload: MemoryUpsertIn) -> Status[Memory]:
     memory, created = memory_upsert(
@@ -175,10 +203,13 @@ def memory_list_op(request: HttpRequest, query: Query[MemoryQuery]) -> dict[str,
 @router.get(
     "/by-name",
     response=responses({200: MemoryOut}, 404),
-    summary="The memory called `name` in exactly this (agent, user) scope",
+    summary="The memory called `name` in exactly this scope",
 )
 def memory_by_name_op(request: HttpRequest, query: Query[MemoryByNameQuery]) -> Memory:
-    return memory_get_by_name(name=query.name, agent=_agent(query.agent), user=_user(query.user))
+    session = session_get(session_id=query.session) if query.session is not None else None
+    return memory_get_by_name(
+        name=query.name, agent=_agent(query.agent), user=_user(query.user), session=session
+    )
 
 
 @router.get("/{memory_id}", response=responses({200: MemoryOut}, 404), summary="Get a memory")

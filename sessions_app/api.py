@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from django.conf import settings
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 
@@ -28,10 +29,12 @@ from config.api_schemas import (
     PageQuery,
     PositiveInt32,
     RowId,
+    bounded_int,
     page_size,
     paged,
     responses,
     text,
+    web_url,
 )
 from config.errors import NotFound
 from sessions_app.models import ContentType, Message, Role, Session, ToolCall, ToolCallState
@@ -47,6 +50,7 @@ from sessions_app.selectors import (
     tool_error_groups,
 )
 from sessions_app.services import (
+    UNLINKED_MEMORIES,
     MessageIn,
     ToolCallIn,
     checkpoint_save,
@@ -55,6 +59,9 @@ from sessions_app.services import (
     session_finish,
     session_start,
     session_update,
+    sessions_prune,
+    sessions_prune_counts,
+    sessions_to_prune,
     tool_call_finish,
 )
 
@@ -79,14 +86,7 @@ assert set(StateName.__args__) == set(ToolCallState.values)
 
 
 # The console links media: only web addresses, never `javascript:` or `data:` from agent output.
-MediaUrl = Annotated[
-    str,
-    Field(
-        max_length=2000,
-        pattern=r"^(https?://[^\s\x00]+)?$",
-        description="An http(s) URL of the message's media, or empty.",
-    ),
-]
+MediaUrl = web_url(2000, "An http(s) URL of the message's media, or empty.")
 
 
 def _agent_id(ref: str | None) -> int | None:
@@ -190,6 +190,33 @@ class SessionPatchIn(InputSchema):
 
 class SessionFinishIn(InputSchema):
     finished_at: Moment | None = None
+
+
+class PruneIn(InputSchema):
+    older_than_days: bounded_int(1, 100_000) = Field(
+        description="Delete finished sessions whose finished_at is more than this many days ago."
+    )
+    agent: text(200, min_length=1) | None = Field(
+        default=None, description="Only this agent's sessions (its id or name)."
+    )
+    dry_run: Flag = Field(default=False, description="Count what would go; delete nothing.")
+    batch_size: bounded_int(1, 10_000) = Field(default=200, description="Sessions per transaction.")
+
+
+PRUNED = (
+    "sessions_app.Session",
+    "sessions_app.Message",
+    "sessions_app.ToolCall",
+    "sessions_app.Checkpoint",
+    "memories.Memory",
+)
+
+
+class PruneOut(Schema):
+    dry_run: bool
+    cutoff: dt.datetime
+    deleted: dict[str, int]
+    unlinked: dict[str, int]
 
 
 class SessionQuery(PageQuery):
@@ -497,6 +524,30 @@ def session_list_op(request: HttpRequest, query: Query[SessionQuery]) -> dict[st
     )
 
 
+@sessions_router.post(
+    "/prune",
+    response=responses({200: PruneOut}, WRITE, 404),
+    auth=WRITE_AUTH,
+    summary="Retention: delete finished sessions older than N days, in batches, as `prune` does",
+)
+def sessions_prune_op(request: HttpRequest, payload: PruneIn) -> dict[str, Any]:
+    cutoff = timezone.now() - dt.timedelta(days=payload.older_than_days)
+    agent = agent_get(ref=payload.agent) if payload.agent is not None else None
+    sessions = sessions_to_prune(cutoff=cutoff, agent=agent)
+    if payload.dry_run:
+        counts = sessions_prune_counts(sessions)
+    else:
+        counts = sessions_prune(sessions=sessions, batch_size=payload.batch_size)
+    unlinked = counts.pop(UNLINKED_MEMORIES, 0)
+    deleted = {label.split(".")[-1].lower(): counts.get(label, 0) for label in PRUNED}
+    return {
+        "dry_run": payload.dry_run,
+        "cutoff": cutoff,
+        "deleted": deleted,
+        "unlinked": {"memory": unlinked},
+    }
+
+
 @sessions_router.get(
     "/{session_id}",
     response=responses({200: SessionOut}, 404),
@@ -537,14 +588,21 @@ def session_finish_op(
     return session_get(session_id=session_id)
 
 
+class SessionDeletedOut(DeletedOut):
+    """What a session's delete removed, and the memories of other scopes that came from it,
+    which stay with their link to it cleared."""
+
+    unlinked: dict[str, int]
+
+
 @sessions_router.delete(
     "/{session_id}",
-    response=responses({200: DeletedOut}, 404, 409),
+    response=responses({200: SessionDeletedOut}, 404, 409),
     auth=WRITE_AUTH,
-    summary="Delete a session with its messages, tool calls, checkpoints and memories",
+    summary="Delete a session with its messages, tool calls, checkpoints and its own memories",
 )
 def session_delete_op(request: HttpRequest, session_id: uuid.UUID) -> dict[str, Any]:
-    return {"deleted": session_delete(session_id=session_id)}
+    return session_delete(session_id=session_id)
 
 
 # --- messages --------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from operator import attrgetter
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Max, Min, Model, Q
+from django.db.models import Count, F, Max, Min, Model, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -263,11 +263,17 @@ def sessions_finish(*, sessions: Any) -> int:
 
 
 @transaction.atomic
-def session_delete(*, session_id: uuid.UUID | str) -> dict[str, int]:
-    """Delete a session with its messages, tool calls, checkpoints and memories."""
+def session_delete(*, session_id: uuid.UUID | str) -> dict[str, dict[str, int]]:
+    """Delete a session with its messages, tool calls, checkpoints and its own memories; the
+    memories of other scopes that came from it stay, without the link. Returns the rows
+    `deleted` and `unlinked` per kind of record."""
     session = _lock_session(session_id)
     per_model = sessions_delete(session_ids=[session.pk])
-    return {label.split(".")[-1].lower(): n for label, n in per_model.items()}
+    unlinked = per_model.pop(UNLINKED_MEMORIES, 0)
+    return {
+        "deleted": {label.split(".")[-1].lower(): n for label, n in per_model.items()},
+        "unlinked": {"memory": unlinked},
+    }
 
 
 def _same_message(stored: Message, incoming: MessageIn, stored_calls: list[ToolCall]) -> bool:
@@ -362,7 +368,8 @@ def message_append(*, session_id: uuid.UUID | str, messages: Sequence[MessageIn]
     calls: list[list[ToolCall]] = []  # the tool calls of each row
     for i, message in new:
         if message.seq is not None and message.seq != next_seq:
-            raise InvalidInput(
+            # A conflict with the session's state, as a taken seq is: the client's count is off.
+            raise Conflict(
                 f"seq {message.seq} would leave a gap: the next seq in this session is {next_seq}.",
                 field=f"messages.{i}.seq",
             )
@@ -980,10 +987,16 @@ def tool_states_rebuild() -> int:
     return ToolStateCount.objects.count()
 
 
+# The count of memories of other scopes whose source link a delete cleared (they stay).
+UNLINKED_MEMORIES = "memories.Memory (unlinked)"
+
+
 @transaction.atomic
 def sessions_delete(*, session_ids: Sequence[uuid.UUID | str]) -> dict[str, int]:
     """Delete sessions with everything under them, taking them off the daily activity and the
-    error groups; returns rows deleted per model label (`sessions_app.Message`: n, …)."""
+    error groups; returns rows deleted per model label (`sessions_app.Message`: n, …), and
+    under UNLINKED_MEMORIES the memories that only named one of them as their source, which
+    stay with the link cleared."""
     # Lock the sessions first, in a fixed order, so no append lands between counting and deleting.
     ids = list(
         Session.objects.select_for_update()
@@ -998,11 +1011,59 @@ def sessions_delete(*, session_ids: Sequence[uuid.UUID | str]) -> dict[str, int]
     )
     failures = error_groups_of_queryset(tool_calls=ToolCall.objects.filter(session_id__in=ids))
     states = tool_states_of_queryset(ToolCall.objects.filter(session_id__in=ids))
+    # Cleared here rather than by the foreign key's SET_NULL, so the count is known.
+    sourced = Session.sourced_memories.rel.related_model.objects.filter(source_session__in=ids)
+    unlinked = sourced.update(source_session=None)
     _total, per_model = Session.objects.filter(pk__in=ids).delete()
+    per_model = {**per_model, UNLINKED_MEMORIES: unlinked}
     daily_activity_add(deltas, sign=-1)
     error_groups_remove(failures, whole_sessions=True)
     tool_states_add(states, sign=-1)
     return dict(per_model)
+
+
+def sessions_to_prune(*, cutoff: dt.datetime, agent: Any = None) -> QuerySet[Session]:
+    """Finished sessions whose `finished_at` is before `cutoff` (optionally one agent's);
+    active sessions never, however old."""
+    sessions = Session.objects.filter(finished_at__lt=cutoff)
+    return sessions if agent is None else sessions.filter(agent=agent)
+
+
+def sessions_prune_counts(sessions: QuerySet[Session]) -> Counter[str]:
+    """What pruning `sessions` would delete (and unlink), from the sessions' exact counters."""
+    totals = sessions.aggregate(
+        n=Count("pk"), messages=Sum("message_count"), tool_calls=Sum("tool_call_count")
+    )
+    ids = sessions.values("pk")
+    memories = Session.memories.rel.related_model.objects
+    return Counter(
+        {
+            "sessions_app.Session": totals["n"],
+            "sessions_app.Message": totals["messages"] or 0,
+            "sessions_app.ToolCall": totals["tool_calls"] or 0,
+            "sessions_app.Checkpoint": Checkpoint.objects.filter(session__in=ids).count(),
+            "memories.Memory": memories.filter(session__in=ids).count(),
+            UNLINKED_MEMORIES: memories.filter(source_session__in=ids).count(),
+        }
+    )
+
+
+def sessions_prune(
+    *, sessions: QuerySet[Session], batch_size: int = 200, on_batch: Any = None
+) -> Counter[str]:
+    """Delete `sessions` oldest first, `batch_size` per transaction (not one atomic whole, so
+    no lock is held for long and agents keep writing), each batch through `sessions_delete`,
+    which keeps the counters and rollups exact. Returns rows per model label."""
+    deleted: Counter[str] = Counter()
+    while True:
+        # Oldest first along session_finished_idx; each batch is its own transaction.
+        with transaction.atomic():
+            ids = list(sessions.order_by("finished_at").values_list("pk", flat=True)[:batch_size])
+            if not ids:
+                return deleted
+            deleted.update(sessions_delete(session_ids=ids))
+        if on_batch is not None:
+            on_batch(len(ids))
 
 
 # --- Error groups -----------------------------------------------------------------------------

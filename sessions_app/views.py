@@ -37,6 +37,7 @@ from config.console import (
 )
 from config.errors import InvalidInput, NotFound
 from config.keyset import Page, keyset_page
+from config.times import iso_time
 from memories.selectors import memory_list
 from sessions_app.models import Message, Session, ToolCall
 from sessions_app.selectors import (
@@ -270,7 +271,7 @@ def _message_dict(message: Message) -> dict[str, Any]:
         "input_tokens": message.input_tokens,
         "output_tokens": message.output_tokens,
         "raw": message.raw,
-        "created_at": message.created_at.isoformat(),
+        "created_at": iso_time(message.created_at),
         "tool_calls": [_call_dict(call) for call in message.tool_calls.all()],
     }
 
@@ -286,8 +287,8 @@ def _call_dict(call: ToolCall) -> dict[str, Any]:
         "error_message": call.error_message,
         "approval": call.approval,
         "duration_ms": call.duration_ms,
-        "created_at": call.created_at.isoformat(),
-        "finished_at": call.finished_at.isoformat() if call.finished_at else None,
+        "created_at": iso_time(call.created_at),
+        "finished_at": iso_time(call.finished_at) if call.finished_at else None,
     }
 
 
@@ -299,8 +300,8 @@ def _session_dict(session: Session) -> dict[str, Any]:
         "user": session.user.email if session.user else None,
         "platform": session.platform,
         "metadata": session.metadata,
-        "created_at": session.created_at.isoformat(),
-        "finished_at": session.finished_at.isoformat() if session.finished_at else None,
+        "created_at": iso_time(session.created_at),
+        "finished_at": iso_time(session.finished_at) if session.finished_at else None,
         "message_count": session.message_count,
         "tool_call_count": session.tool_call_count,
         "error_count": session.error_count,
@@ -335,15 +336,15 @@ def _markdown_export(session: Session) -> Iterator[str]:
     yield f"- Session: `{session.pk}`\n- Agent: {session.agent.name}\n"
     if session.user:
         yield f"- User: {session.user.email}\n"
-    yield f"- Started: {session.created_at.isoformat()}\n"
-    yield f"- Finished: {session.finished_at.isoformat() if session.finished_at else 'active'}\n"
+    yield f"- Started: {iso_time(session.created_at)}\n"
+    yield f"- Finished: {iso_time(session.finished_at) if session.finished_at else 'active'}\n"
     yield (
         f"- Messages: {session.message_count}, tool calls: {session.tool_call_count}, "
         f"failed: {session.error_count}\n\n"
     )
     for chunk in session_export_chunks(session=session):
         for message in chunk:
-            yield f"## #{message.seq} {message.role} · {message.created_at.isoformat()}\n\n"
+            yield f"## #{message.seq} {message.role} · {iso_time(message.created_at)}\n\n"
             if message.text_content:
                 fence = _fence(message.text_content)
                 yield f"{fence}text\n{message.text_content}\n{fence}\n\n"

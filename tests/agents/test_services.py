@@ -16,7 +16,7 @@ from agents.services import (
     agents_deactivate,
     user_upsert,
 )
-from config.errors import Conflict, InvalidInput, NotFound
+from config.errors import Conflict, Forbidden, InvalidInput, NotFound
 from memories.models import Memory
 from sessions_app.models import Checkpoint, Message, Session, ToolCall
 from sessions_app.services import checkpoint_save
@@ -120,7 +120,7 @@ def test_it_renames_an_agent_and_refuses_a_taken_name():
     agent = AgentFactory(name="old")
     AgentFactory(name="taken")
 
-    with pytest.raises(InvalidInput):
+    with pytest.raises(Conflict):
         agent_update(agent=agent, name="taken")
     agent_update(agent=agent, name="new", model="m2")
 

@@ -72,6 +72,7 @@ def operations(w: World) -> list[Operation]:
         Operation("PATCH", "/sessions/{session_id}", f"/sessions/{s}", {"name": "renamed"}, 200),
         Operation("DELETE", "/sessions/{session_id}", f"/sessions/{s}", None, 200),
         Operation("POST", "/sessions/{session_id}/finish", f"/sessions/{s}/finish", None, 200),
+        Operation("POST", "/sessions/prune", "/sessions/prune", {"older_than_days": 3650}, 200),
         Operation(
             "POST",
             "/sessions/{session_id}/messages",
@@ -133,7 +134,7 @@ LABELS = [
     "DELETE /users/{ref}", "POST /agents", "GET /agents", "GET /agents/{ref}",
     "PATCH /agents/{ref}", "DELETE /agents/{ref}", "GET /agents/{ref}/stats", "POST /sessions",
     "GET /sessions", "GET /sessions/{session_id}", "PATCH /sessions/{session_id}",
-    "DELETE /sessions/{session_id}", "POST /sessions/{session_id}/finish",
+    "DELETE /sessions/{session_id}", "POST /sessions/{session_id}/finish", "POST /sessions/prune",
     "POST /sessions/{session_id}/messages", "GET /sessions/{session_id}/messages",
     "POST /sessions/{session_id}/checkpoints", "GET /sessions/{session_id}/checkpoints",
     "GET /sessions/{session_id}/checkpoints/latest", "GET /messages",

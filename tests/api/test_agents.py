@@ -46,7 +46,7 @@ def test_it_renames_an_agent_and_refuses_a_taken_name(api: ApiClient):
     agent = AgentFactory(name="old")
     response = api.patch(f"/agents/{agent.pk}", {"name": "new", "active": False})
     assert response.json()["name"] == "new" and response.json()["active"] is False
-    assert_error(api.patch("/agents/new", {"name": "taken"}), 422, "name")
+    assert_error(api.patch("/agents/new", {"name": "taken"}), 409, "name")
     assert_error(api.patch("/agents/new", {"name": None}), 422, "name")
     assert_error(api.patch("/agents/nobody", {"version": "2"}), 404)
 

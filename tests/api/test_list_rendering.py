@@ -1,7 +1,9 @@
 """The lists answer the JSON they answered when every row was a model instance read through
 Ninja's own `Schema` (getter and resolvers) and rendered by Ninja's own encoder: the same values
-in the same order, numbers and times written alike. Only the bytes between them differ, as the
-responses are now compact UTF-8 from orjson (`ApiRenderer`).
+in the same order, numbers written alike. Only the bytes between them differ, as the responses
+are now compact UTF-8 from orjson (`ApiRenderer`), and the times, which are written to the
+microsecond (`iso_time`) where Ninja's encoder cut them to milliseconds: the reference below is
+Ninja's encoder with that one change.
 
 The message, tool call and session lists now read their rows as dicts of columns, validated
 straight by `OutputSchema`, and every response is rendered by `ApiRenderer`. Here the same rows
@@ -29,6 +31,7 @@ from ninja.responses import NinjaJSONEncoder
 
 from config.api import ApiJSONEncoder, ApiRenderer
 from config.keyset import keyset_page
+from config.times import iso_time
 from sessions_app import api as sessions_api
 from sessions_app.models import Message, Session, ToolCall
 from sessions_app.selectors import (
@@ -47,6 +50,17 @@ pytestmark = pytest.mark.django_db
 
 HOSTILE = '<script>alert("x")</script> & \' " \\ / \u2028\u2029 \x01\x7f ☃ 😀 עברית ﷽'
 NEWEST = ("-created_at", "-id")
+
+
+class NinjaEncoder(NinjaJSONEncoder):
+    """Ninja's own encoder, with times in the API's one form."""
+
+    def default(self, o: Any) -> Any:
+        return iso_time(o) if isinstance(o, dt.datetime) else super().default(o)
+
+
+class NinjaRenderer(JSONRenderer):
+    encoder_class = NinjaEncoder
 
 
 def ninja_schema(schema: type[Schema], **nested: Any) -> type[Schema]:
@@ -72,7 +86,7 @@ def page_schema(item: type[Schema]) -> type[Schema]:
 def ninja_bytes(schema: type[Schema], value: Any) -> bytes:
     """What Ninja made of `value` with `schema`: validate, dump, render with its own encoder."""
     data = schema.model_validate(value).model_dump()
-    return JSONRenderer().render(None, data, response_status=200).encode()
+    return NinjaRenderer().render(None, data, response_status=200).encode()
 
 
 def written(body: bytes) -> str:
@@ -310,7 +324,7 @@ EVERY_TYPE = [
 def test_it_encodes_every_type_as_ninjas_encoder():
     for value in EVERY_TYPE:
         ours = json.dumps({"v": [value]}, cls=ApiJSONEncoder)
-        assert ours == json.dumps({"v": [value]}, cls=NinjaJSONEncoder), value
+        assert ours == json.dumps({"v": [value]}, cls=NinjaEncoder), value
     with pytest.raises(TypeError):
         json.dumps(object(), cls=ApiJSONEncoder)
 
@@ -321,7 +335,7 @@ def test_it_renders_every_type_through_orjson_as_ninjas_encoder():
     for value in [*alike, HOSTILE, -0.0, 1e300, 2**63 - 1, -(2**63)]:
         ours = renderer.render(None, {"v": [value]}, response_status=200)
         assert isinstance(ours, bytes), value  # orjson's, not the fallback's
-        assert written(ours) == written(json.dumps({"v": [value]}, cls=NinjaJSONEncoder)), value
+        assert written(ours) == written(json.dumps({"v": [value]}, cls=NinjaEncoder)), value
     # A plain Enum (no schema of the API holds one; its choices are str enums) is written as its
     # value, where Ninja's encoder wrote "Colour.RED".
     assert renderer.render(None, [Colour.RED], response_status=200) == b'["red"]'
@@ -335,7 +349,7 @@ def test_it_falls_back_to_the_stdlib_for_what_orjson_refuses():
     refused = [{"n": 2**64}, {"n": -(2**70)}, {"k": {1: "an int key"}}, {"deep": deep}]
     for body in refused:
         ours = renderer.render(None, body, response_status=200)
-        assert written(ours.encode()) == written(json.dumps(body, cls=NinjaJSONEncoder))
+        assert written(ours.encode()) == written(json.dumps(body, cls=NinjaEncoder))
     with pytest.raises(TypeError):
         renderer.render(None, {"v": object()}, response_status=200)
 
@@ -357,14 +371,20 @@ def test_it_sends_text_as_utf8(api: ApiClient, world: dict[str, Session]):
     assert response.json()["agent_name"] == f"agent {HOSTILE}"
 
 
-def test_it_writes_a_repeated_time_or_id_as_ninjas_encoder_each_time():
-    # Each distinct value is written once per response; equal instants at other offsets differ.
+def test_it_writes_every_time_in_one_form_to_the_microsecond():
+    # Each distinct value is written once per response; equal instants at any offset, naive
+    # (UTC) or aware, are all written as the same UTC time with six digits of microseconds.
     utc = dt.datetime(2025, 3, 1, 8, 0, 5, 123456, tzinfo=dt.UTC)
     paris = utc.astimezone(dt.timezone(dt.timedelta(hours=2)))
+    whole = dt.datetime(2025, 3, 1, 8, 0, 5, tzinfo=dt.UTC)
     ids = [uuid.UUID("00000000-0000-4000-8000-000000000001"), uuid.uuid4()]
-    body = {"v": [utc, paris, utc.replace(tzinfo=None), *ids, paris, utc, *ids]}
-    assert json.dumps(body, cls=ApiJSONEncoder) == json.dumps(body, cls=NinjaJSONEncoder)
-    assert json.loads(json.dumps(body, cls=ApiJSONEncoder))["v"][:2] == [
-        "2025-03-01T08:00:05.123Z",
-        "2025-03-01T10:00:05.123+02:00",
+    body = {"v": [utc, paris, utc.replace(tzinfo=None), whole, *ids, paris, utc, *ids]}
+    written = json.loads(json.dumps(body, cls=ApiJSONEncoder))["v"]
+    assert written[:4] == [
+        "2025-03-01T08:00:05.123456Z",
+        "2025-03-01T08:00:05.123456Z",
+        "2025-03-01T08:00:05.123456Z",
+        "2025-03-01T08:00:05.000000Z",
     ]
+    assert written[4:6] == [str(i) for i in ids] == written[8:]
+    assert written[6:8] == [written[0], written[0]]

@@ -43,8 +43,10 @@ def test_it_validates_a_memory(api: ApiClient, agent):
     assert_error(api.post("/memories", {"name": "x", "read_mode": "aloud"}), 422, "read_mode")
     assert_error(api.post("/memories", {"name": "x", "agent": "nobody"}), 404)
     other = SessionFactory()
+    body = {"name": "x", "agent": "support-bot", "source_session": str(other.pk)}
+    assert_error(api.post("/memories", body), 422, "source_session")
     body = {"name": "x", "agent": "support-bot", "session": str(other.pk)}
-    assert_error(api.post("/memories", body), 422, "session")
+    assert_error(api.post("/memories", body), 422, "agent")
 
 
 def test_it_gets_a_memory_by_id_and_by_name_in_its_scope(api: ApiClient, agent, user):
@@ -68,7 +70,7 @@ def test_it_lists_memories_by_scope_in_fixed_queries(
 ):
     session = SessionFactory(agent=agent, user=user)
     for i in range(rows):
-        MemoryFactory(agent=agent, user=user if i % 2 else None, session=session)
+        MemoryFactory(agent=agent, user=user if i % 2 else None, source_session=session)
     MemoryFactory(agent=AgentFactory())
     # 1: the key, 2: the agent by id, 3: a page of memories with agent and user joined.
     with django_assert_num_queries(3):

@@ -114,7 +114,7 @@ def test_it_answers_409_for_a_different_message_at_a_taken_seq(api: ApiClient, s
 def test_it_refuses_a_gap_in_seq(api: ApiClient, session: Session):
     batch = [{"role": "user", "seq": 5}]
     error = assert_error(
-        api.post(f"/sessions/{session.pk}/messages", {"messages": batch}), 422, "messages.0.seq"
+        api.post(f"/sessions/{session.pk}/messages", {"messages": batch}), 409, "messages.0.seq"
     )
     assert "next seq in this session is 0" in error["message"]
 
@@ -151,8 +151,8 @@ def test_it_imports_past_messages_with_their_time(api: ApiClient, session: Sessi
     ]
     body = api.post(f"/sessions/{session.pk}/messages", {"messages": batch}).json()
     assert [m["created_at"] for m in body["items"]] == [
-        "2024-03-01T10:00:00Z",
-        "2024-03-01T10:00:05Z",
+        "2024-03-01T10:00:00.000000Z",
+        "2024-03-01T10:00:05.000000Z",
     ]
 
 

@@ -37,6 +37,12 @@ INVALID = {
         {"finished_at": "yesterday"},
         "finished_at",
     ),
+    "POST /sessions/prune": (
+        "POST",
+        "/sessions/prune",
+        {"older_than_days": "90"},
+        "older_than_days",
+    ),
     "POST /sessions/{session_id}/messages": (
         "POST",
         "/sessions/{s}/messages",
@@ -89,6 +95,7 @@ INVALID = {
 
 # label -> (method, path, body) naming a record that does not exist
 MISSING_RECORD = {
+    "POST /sessions/prune": ("POST", "/sessions/prune", {"older_than_days": 1, "agent": "nobody"}),
     "GET /users/{ref}": ("GET", "/users/nobody@example.com", None),
     "PATCH /users/{ref}": ("PATCH", "/users/999999", {"name": "x"}),
     "DELETE /users/{ref}": ("DELETE", "/users/999999", None),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from openapi_spec_validator import validate
@@ -10,6 +11,7 @@ from openapi_spec_validator import validate
 from config.api import api as ninja_api
 from tests.api.conftest import ApiClient, assert_error
 from tests.api.operations import LABELS
+from tests.factories import AgentFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -68,3 +70,73 @@ def test_it_shows_the_schema_and_docs_only_to_staff_or_key_holders(
     customer = Client()
     customer.force_login(end_user)
     assert customer.get("/api/v1/openapi.json").status_code == 401
+
+
+def _walk(node, path=""):
+    """Every (path, schema object) in the document."""
+    if isinstance(node, dict):
+        yield path, node
+        for key, value in node.items():
+            yield from _walk(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _walk(value, f"{path}/{i}")
+
+
+def _property(schema: dict, component: str, name: str) -> dict:
+    prop = schema["components"]["schemas"][component]["properties"][name]
+    return next((s for s in prop.get("anyOf", [prop]) if s.get("type") != "null"), prop)
+
+
+def test_it_publishes_bounds_as_minimum_and_maximum():
+    # Pydantic's own names (ge, le, gt, lt) mean nothing to an OpenAPI client.
+    schema = _schema()
+    named = [path for path, node in _walk(schema) if {"ge", "le", "gt", "lt"} & set(node)]
+    assert not named, named
+    for component, name in (("ToolCallBody", "duration_ms"), ("MessageBody", "input_tokens")):
+        bounds = _property(schema, component, name)
+        assert (bounds["minimum"], bounds["maximum"]) == (0, 2**31 - 1), (component, name)
+
+
+def test_it_describes_json_payloads_without_nul_at_any_depth():
+    schema = _schema()
+    json_value = schema["components"]["schemas"]["JsonValue"]
+    kinds = {branch.get("type") for branch in json_value["anyOf"]}
+    assert kinds == {"string", "number", "boolean", "null", "array", "object"}
+    (obj,) = [b for b in json_value["anyOf"] if b.get("type") == "object"]
+    assert obj["propertyNames"] == {"pattern": "^[^\\x00]*$"}
+    assert obj["additionalProperties"] == {"$ref": "#/components/schemas/JsonValue"}
+    metadata = _property(schema, "SessionStartIn", "metadata")
+    assert metadata["propertyNames"] == {"pattern": "^[^\\x00]*$"}
+    refs = [p for p, node in _walk(schema) if node.get("$ref", "").endswith("/JsonValue")]
+    assert len(refs) > 5
+
+
+def test_it_accepts_every_email_its_pattern_allows_and_refuses_others(api: ApiClient):
+    email = _property(_schema(), "UserUpsertIn", "email")
+    pattern, control = email["pattern"], email["not"]["pattern"]
+    for address in ("a@b.co", "o'neil+tag@mail.example.museum", "x_y-z.w@a-b.c-d.io"):
+        assert re.search(pattern, address) and not re.search(control, address), address
+        response = api.post("/users", {"email": address})
+        assert response.status_code == 201, (address, response.content)
+    for address in ("0@0.a", "a@b", ".a@b.co", "a..b@c.co", "a@-b.co", "a@b.co\n", "a b@c.co"):
+        assert not re.search(pattern, address) or re.search(control, address), address
+        assert_error(api.post("/users", {"email": address}), 422, "email")
+
+
+def test_it_refuses_what_its_time_schema_refuses_and_takes_the_rest(api: ApiClient):
+    AgentFactory(name="support-bot")
+    moment = _property(_schema(), "SessionStartIn", "created_at")
+    unstorable = moment["not"]["pattern"]
+    for refused in (
+        "0001-01-01T00:30:00+01:00",
+        "9999-12-31T23:00:00-02:00",
+        "2020-06-30T23:59:60Z",
+    ):
+        assert re.search(unstorable, refused)
+        body = {"agent": "support-bot", "created_at": refused}
+        assert_error(api.post("/sessions", body), 422, "created_at")
+    for taken in ("0001-01-02T00:30:00+01:00", "2020-06-30t23:59:59.1234567z"):
+        assert not re.search(unstorable, taken)
+        response = api.post("/sessions", {"agent": "support-bot", "created_at": taken})
+        assert response.status_code == 201, (taken, response.content)

@@ -36,7 +36,7 @@ def test_it_starts_a_session_by_agent_name_with_the_runtimes_id(api: ApiClient, 
     out = response.json()
     assert out["id"] == str(sid) and out["agent"] == agent.pk and out["user"] == user.pk
     assert out["agent_name"] == "support-bot" and out["user_email"] == "ada@example.com"
-    assert out["created_at"] == "2025-01-02T02:04:05Z" and out["is_active"]
+    assert out["created_at"] == "2025-01-02T02:04:05.000000Z" and out["is_active"]
     assert_error(api.post("/sessions", body), 409, "id")
     assert_error(api.post("/sessions", {"agent": "nobody"}), 404)
     assert_error(api.post("/sessions", {"agent": "support-bot", "user": "x@nowhere.test"}), 404)
@@ -123,7 +123,7 @@ def test_it_finishes_a_session_once(api: ApiClient):
     assert again.json()["finished_at"] == first["finished_at"]
     imported = SessionFactory()
     out = api.post(f"/sessions/{imported.pk}/finish", {"finished_at": "2024-05-06T07:08:09Z"})
-    assert out.json()["finished_at"] == "2024-05-06T07:08:09Z"
+    assert out.json()["finished_at"] == "2024-05-06T07:08:09.000000Z"
     assert_error(api.post(f"/sessions/{uuid.uuid4()}/finish"), 404)
     appended = api.post(f"/sessions/{session.pk}/messages", {"messages": [{"role": "user"}]})
     assert_error(appended, 409)

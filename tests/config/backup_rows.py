@@ -29,6 +29,29 @@ def _at(day: int, micro: int) -> dt.datetime:
     return dt.datetime(2026, 11, day, 13, 37, 42, micro, tzinfo=dt.UTC)
 
 
+def _move_content_type_ids() -> None:
+    """The memory model's content type and permissions made again, as a database that has lived
+    through migrations has them: with ids a freshly migrated database gives to other rows, so a
+    backup that refers to them by id (a plain `dumpdata`) only restores if it is mapped."""
+    from django.apps import apps
+    from django.contrib.auth.management import create_permissions
+    from django.contrib.auth.models import Group, Permission
+    from django.contrib.contenttypes.management import create_contenttypes
+    from django.contrib.contenttypes.models import ContentType
+
+    kept = {
+        group: list(group.permissions.filter(content_type__model="memory").values_list("codename"))
+        for group in Group.objects.all()
+    }
+    ContentType.objects.filter(app_label="memories", model="memory").delete()
+    ContentType.objects.clear_cache()
+    config = apps.get_app_config("memories")
+    create_contenttypes(config, verbosity=0)
+    create_permissions(config, verbosity=0)
+    for group, codenames in kept.items():
+        group.permissions.add(*Permission.objects.filter(codename__in=[c for (c,) in codenames]))
+
+
 def add_edge_cases() -> None:
     """Rows that break naive round trips: unicode, nested JSON with nulls, microseconds, NULL
     foreign keys, memories with empty scope parts, API keys, groups, an admin log entry."""
@@ -41,6 +64,7 @@ def add_edge_cases() -> None:
     from memories.models import Memory
     from sessions_app.models import Checkpoint, Message, Session, ToolCall
 
+    _move_content_type_ids()
     nested = {
         "a": {"b": [1, None, {"c": None, "d": []}], "e": {}},
         "unicode": "Zoë 李雷 Ђорђе 🚀 \u2028 \u0085 tab\tnewline\n",
@@ -134,10 +158,11 @@ def add_edge_cases() -> None:
             name="same name in every scope",
             agent=agent_part,
             user=user_part,
-            session=anonymous if agent_part else None,
+            source_session=anonymous if agent_part else None,
             content="🚀 ünïcode",
             metadata=nested,
         )
+    Memory.objects.create(name="same name in every scope", session=anonymous, content="🚀")
     LogEntry.objects.log_actions(
         user_id=operator.pk,
         queryset=[agent],

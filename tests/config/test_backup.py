@@ -8,6 +8,7 @@ the rows are compared as Python values read by the ORM on each side (tests/confi
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import shlex
@@ -30,6 +31,20 @@ BACKUP = shlex.split(
     "-o backup.jsonl"
 )
 RESTORE = ["loaddata", "backup.jsonl"]
+# The other forms a backup is made in: the plain command most people type, to a file or to
+# standard output, and the README's flags in XML. Each restores with `loaddata <file>`.
+FORMS = {
+    "jsonl": (BACKUP, "backup.jsonl"),
+    "plain -o": (["dumpdata", "-o", "backup.json"], "backup.json"),
+    "plain stdout": (["dumpdata"], "backup.json"),
+    "xml": (
+        shlex.split(
+            "dumpdata --format xml --natural-foreign -e contenttypes -e auth.permission "
+            "-e sessions -o backup.xml"
+        ),
+        "backup.xml",
+    ),
+}
 
 
 def _manage(db_env: dict[str, str], *args: str, cwd: Path) -> str:
@@ -69,15 +84,23 @@ def _assert_same_rows(before: dict[str, Any], after: dict[str, Any]) -> None:
 
 
 def _round_trip(
-    source: dict[str, str], target: dict[str, str], tmp_path: Path, *, restores: int = 1
+    source: dict[str, str],
+    target: dict[str, str],
+    tmp_path: Path,
+    *,
+    restores: int = 1,
+    form: str = "jsonl",
 ) -> None:
     _fill(source, tmp_path)
     before = _snapshot(source, tmp_path, "before")
-    _command(source, *BACKUP, cwd=tmp_path)
+    backup, file_name = FORMS[form]
+    written = _command(source, *backup, cwd=tmp_path)
+    if "-o" not in backup:
+        (tmp_path / file_name).write_text(written)
     _command(target, "migrate", "-v0", cwd=tmp_path)
     for _ in range(restores):
         # The first restore inserts into empty tables; another one updates the rows in place.
-        _command(target, *RESTORE, cwd=tmp_path)
+        _command(target, "loaddata", file_name, cwd=tmp_path)
     after = _snapshot(target, tmp_path, "after")
 
     # The data really is there: demo data, and every edge case.
@@ -131,6 +154,21 @@ def test_it_restores_sqlite_into_sqlite_with_every_field_equal(tmp_path: Path) -
     _round_trip(_sqlite(tmp_path, "source"), _sqlite(tmp_path, "restored"), tmp_path)
 
 
+@pytest.mark.parametrize("form", ["plain -o", "plain stdout", "xml"])
+def test_it_restores_every_form_of_dumpdata_with_every_field_equal(
+    tmp_path: Path, form: str
+) -> None:
+    _round_trip(_sqlite(tmp_path, "source"), _sqlite(tmp_path, "restored"), tmp_path, form=form)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("form", ["plain -o", "plain stdout", "xml"])
+def test_it_restores_every_form_of_dumpdata_into_postgres(
+    tmp_path: Path, postgres_databases: Any, form: str
+) -> None:
+    _round_trip(postgres_databases("rt_src"), postgres_databases("rt_dst"), tmp_path, form=form)
+
+
 def test_it_restores_the_same_backup_twice_without_duplicates(tmp_path: Path) -> None:
     _round_trip(_sqlite(tmp_path, "source"), _sqlite(tmp_path, "restored"), tmp_path, restores=2)
 
@@ -158,3 +196,41 @@ def test_it_keeps_microseconds_in_the_backup_file(tmp_path: Path) -> None:
     # Django's stock encoder would write .123Z here and lose the last three digits.
     assert '"created_at": "2026-11-03T13:37:42.123456Z"' in text
     assert '"contenttypes.contenttype"' not in text and '"auth.permission"' not in text
+
+
+@pytest.mark.parametrize("form", ["plain -o", "xml"])
+def test_it_keeps_microseconds_in_every_format(tmp_path: Path, form: str) -> None:
+    source = _sqlite(tmp_path, "source")
+    _command(source, "migrate", "-v0", cwd=tmp_path)
+    _manage(source, "-m", "tests.config.backup_rows", "edge-cases", cwd=ROOT)
+    backup, file_name = FORMS[form]
+    _command(source, *backup, cwd=tmp_path)
+    text = (tmp_path / file_name).read_text()
+    assert "2026-11-03T13:37:42.123456" in text and "2026-11-03T13:37:42.123Z" not in text
+
+
+def test_it_says_in_one_line_what_to_do_with_a_backup_that_does_not_fit(tmp_path: Path) -> None:
+    source, target = _sqlite(tmp_path, "source"), _sqlite(tmp_path, "restored")
+    _command(source, "migrate", "-v0", cwd=tmp_path)
+    _manage(source, "-m", "tests.config.backup_rows", "edge-cases", cwd=ROOT)
+    _command(source, "dumpdata", "-o", "backup.json", cwd=tmp_path)
+    # Cut short: the sessions are gone, their messages still refer to them.
+    rows = json.loads((tmp_path / "backup.json").read_text())
+    kept = [row for row in rows if row["model"] != "sessions_app.session"]
+    (tmp_path / "cut.json").write_text(json.dumps(kept))
+    _command(target, "migrate", "-v0", cwd=tmp_path)
+    env = {"PATH": os.environ.get("PATH", ""), "DEBUG": "1", "PYTHONPATH": str(ROOT), **target}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "loaddata", "cut.json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("CommandError: The backup could not be restored")
+    assert "freshly migrated, empty database" in line
+    assert "python manage.py migrate" in line

@@ -4,6 +4,7 @@ variables given, as a deployment would."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -60,8 +61,10 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         ({"DEBUG": "banana"}, "DEBUG='banana' is not a boolean"),
         ({**PRODUCTION, "DATABASE_URL": "postgres://u@db:notaport/x"}, "DATABASE_URL is malformed"),
         ({**PRODUCTION, "DATABASE_URL": "not a url"}, "DATABASE_URL is malformed"),
-        ({**PRODUCTION, "DATABASE_URL": "mysql://u@db/logdeck"}, "must be a postgres:// URL"),
-        ({**PRODUCTION, "DATABASE_URL": "sqlite:///x.sqlite3"}, "must be a postgres:// URL"),
+        (
+            {**PRODUCTION, "DATABASE_URL": "mysql://u@db/logdeck"},
+            "must be a postgres:// or sqlite:/// URL",
+        ),
         ({**PRODUCTION, "DATABASE_URL": "postgres://"}, "DATABASE_URL names no database"),
         (
             {**PRODUCTION, "DATABASE_URL": "postgres://u@db/x", "DATABASE_POOL_MAX": "lots"},
@@ -114,6 +117,45 @@ def test_it_uses_postgres_with_a_pool_from_database_url():
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "django.db.backends.postgresql logdeck 7"
+
+
+SQLITE_PRAGMAS = (
+    "import django; django.setup(); from django.conf import settings; "
+    "from django.db import connection; cursor = connection.cursor(); "
+    "print(settings.DATABASES['default']['NAME']); "
+    "print(cursor.execute('PRAGMA journal_mode').fetchone()[0]); "
+    "print(cursor.execute('PRAGMA busy_timeout').fetchone()[0]); "
+    "print(cursor.execute('PRAGMA foreign_keys').fetchone()[0])"
+)
+
+
+@pytest.mark.parametrize("how", ["absolute url", "relative url", "sqlite_path"])
+def test_it_opens_sqlite_by_url_or_path_in_wal_mode_with_a_busy_timeout(tmp_path, how):
+    path = tmp_path / "by url.sqlite3"
+    env = {**PRODUCTION, "SQLITE_BUSY_TIMEOUT": "7"}
+    if how == "absolute url":
+        env["DATABASE_URL"] = f"sqlite:///{path}"  # sqlite:////tmp/...: four slashes
+    elif how == "relative url":
+        env["DATABASE_URL"] = f"sqlite:///{os.path.relpath(path, ROOT)}"
+    else:
+        env["SQLITE_PATH"] = str(path)
+
+    result = _python(SQLITE_PRAGMAS, **env)
+
+    assert result.returncode == 0, result.stderr
+    name, journal, timeout, foreign_keys = result.stdout.split("\n")[:4]
+    assert Path(ROOT, name).resolve() == path.resolve()
+    assert (journal, timeout, foreign_keys) == ("wal", "7000", "1")
+    assert path.exists()
+
+
+def test_it_migrates_a_sqlite_database_named_by_url(tmp_path):
+    path = tmp_path / "logdeck.sqlite3"
+    result = _manage("migrate", "-v0", **PRODUCTION, DATABASE_URL=f"sqlite:///{path}")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM django_migrations").fetchone()[0] > 10
 
 
 def test_it_passes_check_deploy_with_production_values():

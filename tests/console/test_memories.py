@@ -20,7 +20,7 @@ def test_it_lists_and_filters_memories_by_scope(viewer_client: Client) -> None:
     agent, user = AgentFactory(), UserFactory()
     session = SessionFactory(agent=agent, user=user)
     MemoryFactory(name="agent-wide", agent=agent)
-    MemoryFactory(name="personal", agent=agent, user=user, session=session)
+    MemoryFactory(name="personal", agent=agent, user=user, source_session=session)
     MemoryFactory(name="elsewhere")
     response = viewer_client.get(LIST)
     assert response.status_code == 200 and "<html" in response.content.decode()

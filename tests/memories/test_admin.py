@@ -97,7 +97,7 @@ def test_it_refuses_a_second_memory_of_a_name_in_one_scope(superuser_client: Cli
 def test_it_refuses_a_session_of_another_agent(superuser_client: Client) -> None:
     agent, session = AgentFactory(), SessionFactory()
     response = superuser_client.post(
-        "/admin/memories/memory/add/", _form(agent=agent.pk, session=session.pk)
+        "/admin/memories/memory/add/", _form(agent=agent.pk, source_session=session.pk)
     )
     assert response.status_code == 200
     assert b"The session belongs to another agent." in response.content

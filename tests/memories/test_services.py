@@ -23,7 +23,11 @@ def test_it_creates_a_memory_then_updates_it_in_its_scope():
     session = SessionFactory(agent=agent, user=user)
 
     memory, created = memory_upsert(
-        name=" preferences ", agent=agent, user=user, content="Prefers email.", session=session
+        name=" preferences ",
+        agent=agent,
+        user=user,
+        content="Prefers email.",
+        source_session=session,
     )
     again, created_again = memory_upsert(
         name="preferences", agent=agent, user=user, content="Prefers phone.", read_mode="tool"
@@ -32,7 +36,11 @@ def test_it_creates_a_memory_then_updates_it_in_its_scope():
     assert created and not created_again
     assert again.pk == memory.pk
     again.refresh_from_db()
-    assert (again.name, again.content, again.session) == ("preferences", "Prefers phone.", session)
+    assert (again.name, again.content, again.source_session) == (
+        "preferences",
+        "Prefers phone.",
+        session,
+    )
     assert Memory.objects.count() == 1
 
 
@@ -88,7 +96,8 @@ def test_it_refuses_bad_memory_input():
         ({"name": "  "}, "name"),
         ({"name": "x", "read_mode": "telepathy"}, "read_mode"),
         ({"name": "x", "access": "everyone"}, "access"),
-        ({"name": "x", "agent": agent, "session": foreign_session}, "session"),
+        ({"name": "x", "agent": agent, "source_session": foreign_session}, "source_session"),
+        ({"name": "x", "agent": agent, "session": foreign_session}, "agent"),
         ({"name": "x", "owner": "me"}, "owner"),
     ):
         with pytest.raises(InvalidInput) as error:

@@ -440,7 +440,7 @@ def test_it_deletes_tool_calls_and_uncounts_them(superuser_client: Client) -> No
 def test_it_summarises_a_session_delete_without_listing_every_row(superuser_client: Client) -> None:
     message = one_message()
     many_messages(message)
-    MemoryFactory(agent=message.session.agent, session=message.session)
+    MemoryFactory(agent=None, session=message.session)
     url = f"/admin/sessions_app/session/{message.session_id}/delete/"
     status, queries, body = get_counting(superuser_client, url)
     assert status == 200

@@ -25,7 +25,7 @@ def _session(agent, *, days_ago: float | None, turns: int = 2):
     session = SessionFactory(agent=agent)
     conversation(session, turns=turns, failing=1)
     checkpoint_save(session_id=session.pk, type="state", data={"step": 1})
-    MemoryFactory(agent=agent, session=session)
+    MemoryFactory(agent=None, session=session)
     if days_ago is not None:
         Session.objects.filter(pk=session.pk).update(
             finished_at=timezone.now() - dt.timedelta(days=days_ago)
@@ -59,7 +59,8 @@ def test_it_deletes_old_finished_sessions_with_everything_under_them(sessions):
         assert model.objects.filter(session__in=kept).exists()
     # 3 + 2 turns of user + assistant messages, one tool call per turn, one checkpoint each.
     assert output.startswith(
-        "Deleted 2 sessions, 10 messages, 5 tool calls, 2 checkpoints, 2 memories"
+        "Deleted 2 sessions, 10 messages, 5 tool calls, 2 checkpoints, 2 session memories, "
+        "0 memories of other scopes kept without their source session"
     )
 
 
@@ -96,11 +97,12 @@ def test_it_deletes_in_a_bounded_number_of_queries_per_batch(
 ):
     # One batch of 3 sessions: count, then per batch: savepoint, select ids, lock the sessions,
     # their messages and tool calls per day (two, for the daily activity), their failures per
-    # group and day (for the error groups), their tool calls per state, collect messages, delete
-    # tool calls, memories, checkpoints, messages, sessions, subtract from the daily activity,
-    # lock (PostgreSQL) and recount the error groups' days, update and delete those, subtract
-    # from the tool calls by state, release; then an empty batch.
-    with django_assert_max_num_queries(28):
+    # group and day (for the error groups), their tool calls per state, clear the source link
+    # of memories that came from them (counted; Django's SET_NULL finds none left after it),
+    # collect messages, delete tool calls, memories, checkpoints, messages, sessions, subtract
+    # from the daily activity, lock (PostgreSQL) and recount the error groups' days, update and
+    # delete those, subtract from the tool calls by state, release; then an empty batch.
+    with django_assert_max_num_queries(30):
         _prune("--older-than", "1w")
 
 

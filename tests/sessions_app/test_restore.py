@@ -129,7 +129,8 @@ def dataset(db: None) -> None:
     anonymous = SessionFactory(agent=other, user=None, name="")
     conversation(anonymous, turns=1)
     MemoryFactory(agent=agent, name="tone", content=HOSTILE)
-    MemoryFactory(agent=None, user=session.user, session=session, name="likes")
+    MemoryFactory(agent=None, user=session.user, source_session=session, name="likes")
+    MemoryFactory(agent=None, session=session, name="scratchpad")
     MemoryFactory(agent=None, user=None, name="global")
     LogEntry.objects.log_actions(
         user_id=operator.pk, queryset=[agent], action_flag=ADDITION, change_message="Added."
@@ -147,7 +148,7 @@ def test_it_restores_every_field_of_every_row(dataset: None, tmp_path: Path) -> 
     restored = snapshot()
     assert restored == before  # to the microsecond
     assert len(restored["sessions_app.Message"]) == 10
-    assert "Restored 37 rows" in out and "sessions_app.Message: 10" in out
+    assert "Restored 38 rows" in out and "sessions_app.Message: 10" in out
     assert "sessions_app.ToolStateCount: 4" in out  # the rollups travel with the rows
     assert "Recounted" not in out
 

@@ -75,7 +75,7 @@ def test_it_refuses_a_different_message_at_a_taken_seq():
 
 def test_it_refuses_a_gap_in_seq():
     session = SessionFactory()
-    with pytest.raises(InvalidInput) as exc:
+    with pytest.raises(Conflict) as exc:
         message_append(session_id=session.pk, messages=[_text("user", "hi", seq=3)])
     assert "next seq in this session is 0" in exc.value.message
 
@@ -146,7 +146,10 @@ def test_it_deletes_a_session_with_everything_under_it():
     conversation(session, turns=2)
     checkpoint_save(session_id=session.pk, data={})
     counts = session_delete(session_id=session.pk)
-    assert counts == {"session": 1, "message": 4, "toolcall": 2, "checkpoint": 1}
+    assert counts == {
+        "deleted": {"session": 1, "message": 4, "toolcall": 2, "checkpoint": 1},
+        "unlinked": {"memory": 0},
+    }
     assert not Checkpoint.objects.exists()
 
 

@@ -1,7 +1,8 @@
 """`manage.py prune --older-than 90d`: retention for finished sessions.
 
 Deletes finished sessions whose `finished_at` is older than the cutoff, with their messages,
-tool calls, checkpoints and session memories, in small batches — one short transaction each,
+tool calls, checkpoints and the sessions' own memories (memories of other scopes that came from
+them stay, with the link cleared), in small batches — one short transaction each,
 so agents keep writing while it runs. Active sessions are never touched.
 """
 
@@ -14,15 +15,16 @@ from collections import Counter
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
-from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 from tqdm import tqdm
 
 from agents.models import Agent
-from memories.models import Memory
-from sessions_app.models import Checkpoint, Session
-from sessions_app.services import sessions_delete
+from sessions_app.services import (
+    UNLINKED_MEMORIES,
+    sessions_prune,
+    sessions_prune_counts,
+    sessions_to_prune,
+)
 
 AGE = re.compile(r"^\s*(\d{1,6})\s*([hdw])\s*$", re.IGNORECASE)
 UNITS = {"h": "hours", "d": "days", "w": "weeks"}
@@ -32,7 +34,8 @@ REPORTED = (
     ("sessions_app.Message", "messages"),
     ("sessions_app.ToolCall", "tool calls"),
     ("sessions_app.Checkpoint", "checkpoints"),
-    ("memories.Memory", "memories"),
+    ("memories.Memory", "session memories"),
+    (UNLINKED_MEMORIES, "memories of other scopes kept without their source session"),
 )
 
 
@@ -75,59 +78,32 @@ class Command(BaseCommand):
             cutoff = timezone.now() - age
         except OverflowError:
             raise CommandError(f"--older-than {options['older_than']!r} is too long ago.") from None
-        sessions = Session.objects.filter(finished_at__lt=cutoff)
+        agent = None
         scope = f"finished before {cutoff:%Y-%m-%d %H:%M} UTC"
         if options["agent"] is not None:
             agent = Agent.objects.filter(name=options["agent"]).first()
             if agent is None:
                 raise CommandError(f"No agent named {options['agent']!r}.")
-            sessions = sessions.filter(agent=agent)
             scope += f" of agent {agent.name!r}"
+        sessions = sessions_to_prune(cutoff=cutoff, agent=agent)
 
         if options["dry_run"]:
-            counts = self._would_delete(sessions)
+            counts = sessions_prune_counts(sessions)
             self.stdout.write(f"Dry run: would delete {self._summary(counts)} ({scope}).")
             return
 
-        total = sessions.count()
-        deleted: Counter[str] = Counter()
         progress = tqdm(
-            total=total,
+            total=sessions.count(),
             unit="session",
             desc="Pruning",
             file=sys.stderr,
             disable=True if options["verbosity"] == 0 else None,
         )
         with progress:
-            while True:
-                # Oldest first along session_finished_idx; each batch is its own transaction.
-                with transaction.atomic():
-                    ids = list(
-                        sessions.order_by("finished_at").values_list("pk", flat=True)[:batch_size]
-                    )
-                    if not ids:
-                        break
-                    per_model = sessions_delete(session_ids=ids)
-                deleted.update(per_model)
-                progress.update(len(ids))
+            deleted = sessions_prune(
+                sessions=sessions, batch_size=batch_size, on_batch=progress.update
+            )
         self.stdout.write(f"Deleted {self._summary(deleted)} ({scope}).")
-
-    @staticmethod
-    def _would_delete(sessions: QuerySet[Session]) -> Counter[str]:
-        # The exact counters on each session give messages and tool calls without a scan.
-        totals = sessions.aggregate(
-            n=Count("pk"), messages=Sum("message_count"), tool_calls=Sum("tool_call_count")
-        )
-        ids = sessions.values("pk")
-        return Counter(
-            {
-                "sessions_app.Session": totals["n"],
-                "sessions_app.Message": totals["messages"] or 0,
-                "sessions_app.ToolCall": totals["tool_calls"] or 0,
-                "sessions_app.Checkpoint": Checkpoint.objects.filter(session__in=ids).count(),
-                "memories.Memory": Memory.objects.filter(session__in=ids).count(),
-            }
-        )
 
     @staticmethod
     def _summary(counts: Counter[str]) -> str:

@@ -504,7 +504,7 @@ class Command(BaseCommand):
             file=sys.stderr,
             disable=True if options["verbosity"] == 0 else None,
         )
-        memory_rows: dict[tuple[int | None, int | None, str], Memory] = {}
+        memory_rows: dict[tuple[object, int | None, str], Memory] = {}
         with progress:
             for start in range(0, count, CHUNK_SESSIONS):
                 chunk = []
@@ -766,7 +766,7 @@ class Command(BaseCommand):
         rng: random.Random,
         session: Session,
         user: User | None,
-        rows: dict[tuple[int | None, int | None, str], Memory],
+        rows: dict[tuple[object, int | None, str], Memory],
     ) -> None:
         if user is None or rng.random() > 0.25:
             return
@@ -787,13 +787,25 @@ class Command(BaseCommand):
                 ),
                 agent_id=session.agent_id,
                 user=user,
-                session=session if rng.random() < 0.3 else None,
+                source_session=session if rng.random() < 0.3 else None,
                 read_mode=rng.choice([ReadMode.SYSTEM_PROMPT, ReadMode.TOOL]),
                 metadata={"source": "conversation", "confidence": round(rng.random(), 2)},
                 created_at=at,
                 updated_at=at,
             ),
         )
+        if rng.random() < 0.5:
+            rows.setdefault(
+                (session.pk, None, "scratchpad"),
+                Memory(
+                    name="scratchpad",
+                    description="Notes for this conversation only.",
+                    content=rng.choice(["Asked twice about the refund.", "Order number given."]),
+                    session=session,
+                    created_at=at,
+                    updated_at=at,
+                ),
+            )
         rows.setdefault(
             (None, user.pk, "timezone"),
             Memory(
