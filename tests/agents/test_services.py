@@ -16,7 +16,7 @@ from agents.services import (
     agents_deactivate,
     user_upsert,
 )
-from config.errors import Conflict, Forbidden, InvalidInput, NotFound
+from config.errors import Conflict, InvalidInput, NotFound
 from memories.models import Memory
 from sessions_app.models import Checkpoint, Message, Session, ToolCall
 from sessions_app.services import checkpoint_save
