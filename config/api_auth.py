@@ -116,13 +116,13 @@ WRITE_AUTH = [ApiKeyAuth(write=True), StaffSessionAuth(write=True)]
 
 
 def docs_access(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """The schema and the docs page are for staff logged in or callers with a key, like the data:
-    others get a login page (docs) or a 401 in the API's error shape (openapi.json)."""
+    """The schema and the docs page are for those who may read the data, logged in or with a
+    key: others get a login page (docs) or a 401 in the API's error shape (openapi.json)."""
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated and user.is_active and user.is_staff:
+        if user is not None and user.is_authenticated and user.role != Role.NONE:
             return view(request, *args, **kwargs)
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer" and token.strip():
