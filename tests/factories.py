@@ -79,7 +79,9 @@ class MemoryFactory(factory.django.DjangoModelFactory):
 
     name = factory.Sequence(lambda n: f"memory-{n}")
     content = "The customer prefers email."
-    agent = factory.SubFactory(AgentFactory)
+    session = None
+    # An agent's memory by default; a session's own memory has no agent (its session is all).
+    agent = factory.Maybe("session", None, factory.SubFactory(AgentFactory))
     user = None
 
 

@@ -163,3 +163,22 @@ def test_it_keeps_existing_memories_through_the_scope_migration():
     assert moved.scope == "agent"
     kept = Memory.objects.get(pk=without.pk)
     assert (kept.name, kept.content, kept.scope) == ("n", "b", "global")
+
+
+def test_it_shows_a_sessions_own_memory_as_such_in_the_console(
+    viewer_client: Client, two_sessions: tuple[Session, Session]
+):
+    session = two_sessions[0]
+    Memory.objects.create(name="scratch", session=session, content="only here")
+    Memory.objects.create(name="likes", user=session.user, source_session=session)
+    listed = viewer_client.get("/memories/", {"session": str(session.pk)})
+    assert listed.status_code == 200
+    html = listed.content.decode()
+    assert "scratch" in html and "likes" in html
+    assert '<span class="tag">session</span>' in html
+    own = Memory.objects.get(name="scratch")
+    detail = viewer_client.get(f"/memories/{own.pk}/").content.decode()
+    assert "<dt>Scope</dt><dd>Session</dd>" in detail and "(its own)" in detail
+    sourced = Memory.objects.get(name="likes")
+    detail = viewer_client.get(f"/memories/{sourced.pk}/").content.decode()
+    assert "<dt>Scope</dt><dd>User</dd>" in detail and "From session" in detail

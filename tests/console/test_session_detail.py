@@ -27,7 +27,7 @@ def test_it_shows_messages_in_order_with_tool_calls_and_side_panels(viewer_clien
     session = SessionFactory(name="Where is my order")
     conversation(session, turns=2, failing=1)
     checkpoint_save(session_id=session.pk, type="plan", data={"step": 3})
-    MemoryFactory(agent=session.agent, session=session, name="likes-email")
+    MemoryFactory(agent=session.agent, source_session=session, name="likes-email")
     response = viewer_client.get(url(session))
     html = response.content.decode()
     assert response.status_code == 200
