@@ -92,6 +92,7 @@ def live() -> Iterator[Live]:
     finally:
         if server is not None:
             server.stop()
+            server.remove_log()
         cluster.destroy()
 
 
