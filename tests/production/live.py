@@ -138,6 +138,9 @@ class Gunicorn:
     def output(self) -> str:
         return self.log.read_text()
 
+    def remove_log(self) -> None:
+        self.log.unlink(missing_ok=True)
+
 
 def wait_for(
     condition: Callable[[], bool], *, seconds: float, what: str, log: Path | None = None

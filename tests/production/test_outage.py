@@ -92,6 +92,7 @@ def live() -> Iterator[Live]:
     finally:
         if server is not None:
             server.stop()
+            server.remove_log()
         cluster.destroy()
 
 
@@ -234,6 +235,13 @@ def test_it_stores_nothing_of_a_batch_cut_off_in_the_middle(live: Live) -> None:
     assert (stored, counted) == (0, 0)
     listed = live.api("GET", f"/sessions/{session}/messages")
     assert listed.status_code == 200 and listed.json()["items"] == []
+    # The server saw a body cut short: a 400, not a 500.
+    cut = [
+        line
+        for line in _request_lines(live)
+        if line["method"] == "POST" and line["route"] == "api/v1/sessions/<session_id>/messages"
+    ]
+    assert cut and cut[-1]["status"] == 400
 
 
 def test_it_logs_json_lines_and_sums_the_metrics_of_every_worker(live: Live) -> None:
