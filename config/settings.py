@@ -363,8 +363,8 @@ API_PAGE_SIZE = env_int("API_PAGE_SIZE", 50)
 API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 500)
 API_MAX_BATCH = env_int("API_MAX_BATCH", 1000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
-# Failed API key attempts allowed per client address and window before 429 (checked before
-# the key is looked up). X-Forwarded-For is believed only from these proxy addresses.
+# Failed API key attempts allowed per client address and window before 429, counted in the
+# database (a valid key is never refused). X-Forwarded-For is believed only from these proxies.
 API_AUTH_FAILURE_LIMIT = env_int("API_AUTH_FAILURE_LIMIT", 10)
 API_AUTH_FAILURE_WINDOW = env_int("API_AUTH_FAILURE_WINDOW", 60)
 API_TRUSTED_PROXIES = env_list("API_TRUSTED_PROXIES")

@@ -1,5 +1,5 @@
 """Redis unreachable (a closed port, or a real Redis stopped): the site serves from the
-database, warns once a minute, and counts failed API keys in local memory meanwhile."""
+database, warns once a minute, and counts failed API keys in the database as ever."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def test_it_serves_the_api_and_the_console_without_redis(
     for path in ("/", "/sessions/", "/agents/", "/tool-calls/errors/"):
         assert superuser_client.get(path).status_code == 200, path
 
-    # A bad key is a 401, not a 500, and the failure limit still holds, from local memory.
+    # A bad key is a 401, not a 500, and the failure limit still holds (it is in the database).
     bad = Client(REMOTE_ADDR="203.0.113.9")
     statuses = [
         bad.get("/api/v1/agents", headers={"Authorization": "Bearer nope"}).status_code
