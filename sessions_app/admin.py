@@ -123,7 +123,9 @@ class SessionAdmin(BigTableAdmin):
         ("created_at", admin.DateFieldListFilter),
     )
     search_fields = ("id",)  # see get_search_results
-    search_help_text = "A session id, a user's exact email, or an agent's exact name."
+    search_help_text = (
+        "A session id, a user's exact email, an agent's exact name, or an external key."
+    )
     sortable_by = ("created_at", "message_count", "error_count")  # each has its own index
     changelist_deferred_fields = (
         "metadata",
@@ -144,7 +146,14 @@ class SessionAdmin(BigTableAdmin):
         self, request: HttpRequest, queryset: QuerySet[Session], search_term: str
     ) -> tuple[QuerySet[Session], bool]:
         term = search_term.strip()
-        return (queryset.filter(owner_search(term)) if term else queryset), False
+        if not term:
+            return queryset, False
+        # A framework's thread or session id: few sessions share one (one per agent), found by
+        # the key's unique index; their ids keep the page on its composite indexes.
+        keyed = list(
+            Session.objects.filter(external_key=term).order_by().values_list("pk", flat=True)[:100]
+        )
+        return queryset.filter(owner_search(term) | Q(pk__in=keyed)), False
 
     def get_fields(self, request: HttpRequest, obj: Session | None = None) -> tuple[str, ...]:
         if obj is None:
@@ -155,6 +164,7 @@ class SessionAdmin(BigTableAdmin):
             "user",
             "name",
             "platform",
+            "external_key",
             "metadata",
             "records",
             "created_at",
@@ -168,10 +178,12 @@ class SessionAdmin(BigTableAdmin):
     ) -> tuple[str, ...]:
         if obj is None:
             return ()
-        # The agent is copied onto every message and tool call, so it never changes afterwards.
+        # The agent is copied onto every message and tool call, so it never changes afterwards;
+        # the external key is the framework's id, which its client keeps using.
         return (
             "id",
             "agent",
+            "external_key",
             "records",
             "created_at",
             "updated_at",

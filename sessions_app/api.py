@@ -53,6 +53,7 @@ from sessions_app.services import (
     message_append,
     session_delete,
     session_finish,
+    session_get_or_start,
     session_start,
     session_update,
     tool_call_finish,
@@ -112,6 +113,7 @@ class SessionOut(OutputSchema):
     user_email: str | None
     name: str
     platform: str
+    external_key: str
     metadata: dict[str, Any]
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -149,6 +151,7 @@ SESSION_COLUMNS = {
     "user_email": "user__email",
     "name": "name",
     "platform": "platform",
+    "external_key": "external_key",
     "metadata": "metadata",
     "created_at": "created_at",
     "updated_at": "updated_at",
@@ -175,6 +178,12 @@ class SessionStartIn(InputSchema):
     id: uuid.UUID | None = Field(default=None, description="The runtime's own session id.")
     name: text(300) = ""
     platform: text(100) = ""
+    external_key: text(255) = Field(
+        default="",
+        description="The framework's own id for the conversation (a LangGraph thread_id, an "
+        "Agents SDK session_id), unique per agent. With it the call is create-or-fetch: the "
+        "agent's session with this key is answered (200) if there is one, else started (201).",
+    )
     metadata: JsonObject = Field(default_factory=dict)
     created_at: Moment | None = Field(default=None, description="When it started (imports).")
 
@@ -196,6 +205,9 @@ class SessionQuery(PageQuery):
     agent: str | None = AgentFilter
     user: str | None = UserFilter
     platform: text(100) | None = None
+    external_key: text(255) | None = Field(
+        default=None, description="The framework's own id of the conversation."
+    )
     status: Literal["active", "finished"] | None = None
     created_after: Moment | None = None
     created_before: Moment | None = None
@@ -459,21 +471,26 @@ class StatsOut(Schema):
 
 @sessions_router.post(
     "",
-    response=responses({201: SessionOut}, WRITE, 404),
+    response=responses({200: SessionOut, 201: SessionOut}, WRITE, 404),
     auth=WRITE_AUTH,
-    summary="Start a session of an agent",
+    summary="Start a session of an agent, or with an external key fetch the one it has",
 )
 def session_start_op(request: HttpRequest, payload: SessionStartIn) -> Status[Session]:
-    session = session_start(
-        agent=agent_get(ref=payload.agent),
-        user=_user(payload.user),
-        name=payload.name,
-        platform=payload.platform,
-        metadata=payload.metadata,
-        id=payload.id,
-        created_at=payload.created_at,
-    )
-    return Status(201, session)
+    fields = {
+        "user": _user(payload.user),
+        "name": payload.name,
+        "platform": payload.platform,
+        "metadata": payload.metadata,
+        "id": payload.id,
+        "created_at": payload.created_at,
+    }
+    agent = agent_get(ref=payload.agent)
+    if payload.external_key:
+        session, started = session_get_or_start(
+            agent=agent, external_key=payload.external_key, **fields
+        )
+        return Status(201 if started else 200, session)
+    return Status(201, session_start(agent=agent, **fields))
 
 
 @sessions_router.get(
@@ -487,6 +504,7 @@ def session_list_op(request: HttpRequest, query: Query[SessionQuery]) -> dict[st
         agent=_agent_id(query.agent),
         user=user.pk if user else None,
         platform=query.platform or "",
+        external_key=query.external_key or "",
         status=query.status or "",
         created_after=query.created_after,
         created_before=query.created_before,

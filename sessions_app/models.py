@@ -79,6 +79,9 @@ class Session(models.Model):
     )
     name = models.CharField(max_length=300, blank=True)
     platform = models.CharField(max_length=100, blank=True)
+    # The framework's own name for the conversation (LangGraph's thread_id, the Agents SDK's
+    # session_id): chosen by the client, unique per agent, empty when there is none.
+    external_key = models.CharField(max_length=255, blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -114,6 +117,13 @@ class Session(models.Model):
             models.CheckConstraint(
                 condition=Q(error_count__lte=models.F("tool_call_count")),
                 name="session_errors_within_tool_calls",
+            ),
+            # One session per (agent, external key). The key leads, so the same index finds a
+            # key across agents (the console's search box, the admin search, the API filter).
+            models.UniqueConstraint(
+                fields=["external_key", "agent"],
+                condition=~Q(external_key=""),
+                name="session_external_key_uniq",
             ),
         ]
 

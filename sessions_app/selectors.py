@@ -56,6 +56,8 @@ from sessions_app.models import (
     codepoint_order,
 )
 
+EXTERNAL_KEY_MAX = Session._meta.get_field("external_key").max_length
+
 SESSION_SORTS: dict[str, tuple[str, ...]] = {
     "newest": ("-created_at", "-id"),
     "oldest": ("created_at", "id"),
@@ -78,6 +80,7 @@ class SessionFilters:
     q_common: bool | None = None  # `text_is_common(q)` when the caller already asked
     metadata_key: str = ""
     metadata_value: str = ""
+    external_key: str = ""
 
 
 # Same expression as the `message_text_fts_idx` GIN index (migration 0002), so it serves it.
@@ -197,6 +200,8 @@ def session_list(filters: SessionFilters | None = None) -> QuerySet[Session]:
         sessions = sessions.filter(user_id=f.user)
     if f.platform:
         sessions = sessions.filter(platform=f.platform)
+    if f.external_key:
+        sessions = sessions.filter(external_key=f.external_key)
     if f.status == "active":
         sessions = sessions.active()
     elif f.status == "finished":
@@ -229,7 +234,9 @@ def session_list(filters: SessionFilters | None = None) -> QuerySet[Session]:
             else annotated.filter(_meta_value__isnull=False)
         )
     if f.q:
-        sessions = sessions.filter(sessions_with_text(f.q, common=f.q_common))
+        # A framework's thread or session id typed into the search box finds its session too.
+        by_key = Q(external_key=f.q) if len(f.q) <= EXTERNAL_KEY_MAX else Q(pk__in=[])
+        sessions = sessions.filter(sessions_with_text(f.q, common=f.q_common) | by_key)
     return sessions
 
 
