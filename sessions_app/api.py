@@ -427,6 +427,10 @@ class CheckpointOut(Schema):
     type: str
     data: Any
     created_at: dt.datetime
+    checkpoint_ns: str = Field(description="A framework checkpoint's namespace (see /threads).")
+    checkpoint_id: str = Field(description="A framework checkpoint's id; empty for plain ones.")
+    parent_checkpoint_id: str
+    metadata: dict[str, Any]
 
     @staticmethod
     def resolve_session(obj: Any) -> uuid.UUID:
@@ -767,7 +771,8 @@ def checkpoint_list_op(
     request: HttpRequest, session_id: uuid.UUID, query: Query[PageQuery]
 ) -> dict[str, Any]:
     session = session_get(session_id=session_id)
-    return paged(session.checkpoints.all(), ordering=("-created_at", "-id"), query=query)
+    checkpoints = session.checkpoints.defer("state")  # a framework's state: from /threads
+    return paged(checkpoints, ordering=("-created_at", "-id"), query=query)
 
 
 @sessions_router.get(

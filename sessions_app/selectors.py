@@ -34,7 +34,7 @@ from django.db.models import (
 )
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Length
 from django.utils import timezone
 
 from config.admin_paging import planner_row_estimate
@@ -594,9 +594,26 @@ def count_capped(queryset: QuerySet, *, cap: int) -> int:
     return queryset.order_by()[: cap + 1].count()
 
 
+# A checkpoint's state is shown as JSON up to this size; a larger one by its size alone.
+STATE_SHOWN_BYTES = 200_000
+
+
 def session_checkpoints(*, session: Session, limit: int = 10) -> list[Checkpoint]:
-    """The newest checkpoints of a session (data included), by `checkpoint_latest_idx`."""
-    return list(Checkpoint.objects.filter(session=session).order_by("-created_at", "-id")[:limit])
+    """The newest checkpoints of a session (data included), by `checkpoint_latest_idx`. A
+    framework checkpoint's state is read only when small (`state_size` says its size)."""
+    checkpoints = list(
+        Checkpoint.objects.filter(session=session)
+        .order_by("-created_at", "-id")
+        .defer("state")
+        .annotate(state_bytes=Length("state"))[:limit]
+    )
+    small = [c.pk for c in checkpoints if c.state_bytes and c.state_bytes <= STATE_SHOWN_BYTES]
+    states = (
+        dict(Checkpoint.objects.filter(pk__in=small).values_list("pk", "state")) if small else {}
+    )
+    for checkpoint in checkpoints:
+        checkpoint.state = states.get(checkpoint.pk)
+    return checkpoints
 
 
 def tool_call_get(*, call_id: int) -> ToolCall:
