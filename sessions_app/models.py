@@ -357,11 +357,15 @@ class Checkpoint(models.Model):
 
 class CheckpointWrite(models.Model):
     """A pending write of a framework's checkpoint: what a task wrote to a channel before the
-    next checkpoint, the value serialized as the framework made it (`value_type`, `value`)."""
+    next checkpoint, the value serialized as the framework made it (`value_type`, `value`).
+    It names its checkpoint by thread (session), namespace and checkpoint id rather than by
+    row: LangGraph may send a step's writes before that step's checkpoint has been stored."""
 
-    checkpoint = models.ForeignKey(
-        Checkpoint, on_delete=models.CASCADE, related_name="writes", db_index=False
+    session = models.ForeignKey(
+        Session, on_delete=models.CASCADE, related_name="checkpoint_writes", db_index=False
     )
+    checkpoint_ns = models.CharField("namespace", max_length=255, blank=True, default="")
+    checkpoint_id = models.CharField(max_length=255)
     task_id = models.CharField(max_length=255)
     task_path = models.CharField(max_length=1000, blank=True, default="")
     # The write's position in its task; negative for LangGraph's special channels (error,
@@ -373,16 +377,17 @@ class CheckpointWrite(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        ordering = ["checkpoint", "task_path", "task_id", "idx"]
+        ordering = ["session", "checkpoint_ns", "checkpoint_id", "task_path", "task_id", "idx"]
         constraints = [
             # A retried write is stored once; also the index of a checkpoint's writes.
             models.UniqueConstraint(
-                fields=["checkpoint", "task_id", "idx"], name="checkpointwrite_task_idx_uniq"
+                fields=["session", "checkpoint_ns", "checkpoint_id", "task_id", "idx"],
+                name="checkpointwrite_task_idx_uniq",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.task_id}#{self.idx} {self.channel}"
+        return f"{self.checkpoint_id} {self.task_id}#{self.idx} {self.channel}"
 
 
 class DailyActivity(models.Model):

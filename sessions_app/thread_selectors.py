@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import ormsgpack
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.db.models.fields.json import KeyTransform
 
 from agents.models import Agent
@@ -76,13 +76,23 @@ def thread_checkpoint_get(
 def checkpoint_writes(checkpoints: Sequence[Checkpoint]) -> dict[int, list[CheckpointWrite]]:
     """The pending writes of each checkpoint, by checkpoint row id, in one query."""
     writes: dict[int, list[CheckpointWrite]] = {c.pk: [] for c in checkpoints}
-    if writes:
-        rows = CheckpointWrite.objects.filter(checkpoint__in=list(writes)).order_by(
-            "checkpoint", *WRITE_ORDERING
-        )
-        for write in rows:
-            writes[write.checkpoint_id].append(write)
+    if not writes:
+        return writes
+    by_key = {(c.session_id, c.checkpoint_ns, c.checkpoint_id): c.pk for c in checkpoints}
+    of_checkpoints = Q(pk__in=[])
+    for (session_id, namespace), ids in _ids_by_namespace(checkpoints).items():
+        of_checkpoints |= Q(session_id=session_id, checkpoint_ns=namespace, checkpoint_id__in=ids)
+    rows = CheckpointWrite.objects.filter(of_checkpoints).order_by(*WRITE_ORDERING)
+    for write in rows:
+        writes[by_key[(write.session_id, write.checkpoint_ns, write.checkpoint_id)]].append(write)
     return writes
+
+
+def _ids_by_namespace(checkpoints: Sequence[Checkpoint]) -> dict[tuple[Any, str], list[str]]:
+    grouped: dict[tuple[Any, str], list[str]] = {}
+    for c in checkpoints:
+        grouped.setdefault((c.session_id, c.checkpoint_ns), []).append(c.checkpoint_id)
+    return grouped
 
 
 def checkpoint_state_json(checkpoint: Checkpoint) -> Any | None:

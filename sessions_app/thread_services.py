@@ -109,25 +109,17 @@ def checkpoint_writes_put(
     (task, idx) stays as it is (a retry stores nothing twice); a special write (negative idx:
     error, interrupt, resume, scheduled) replaces its predecessor. Returns how many writes the
     batch holds."""
-    session = thread_session(agent=agent, thread_id=thread_id)
-    checkpoint = (
-        Checkpoint.objects.select_for_update()
-        .filter(session=session, checkpoint_ns=checkpoint_ns, checkpoint_id=checkpoint_id)
-        .only("pk")
-        .first()
-    )
-    if checkpoint is None:
-        raise NotFound(
-            f"Thread {thread_id!r} has no checkpoint {checkpoint_id!r}"
-            f" in namespace {checkpoint_ns!r}.",
-            field="checkpoint_id",
-        )
+    # The thread and its checkpoint may still be on their way (LangGraph stores a step's
+    # checkpoint in the background while its tasks already write): the writes wait for them.
     positions = [w.idx for w in writes]
     if len(positions) != len(set(positions)):
         raise InvalidInput("Two writes of the batch have the same idx.", field="writes")
+    session, _started = session_get_or_start(agent=agent, external_key=thread_id)
     rows = [
         CheckpointWrite(
-            checkpoint=checkpoint,
+            session=session,
+            checkpoint_ns=checkpoint_ns,
+            checkpoint_id=checkpoint_id,
             task_id=task_id,
             task_path=task_path,
             idx=w.idx,
@@ -144,7 +136,7 @@ def checkpoint_writes_put(
         CheckpointWrite.objects.bulk_create(
             special,
             update_conflicts=True,
-            unique_fields=["checkpoint", "task_id", "idx"],
+            unique_fields=["session", "checkpoint_ns", "checkpoint_id", "task_id", "idx"],
             update_fields=["task_path", "channel", "value_type", "value"],
         )
     if regular:
@@ -153,13 +145,18 @@ def checkpoint_writes_put(
 
 
 def _deleted(checkpoints: Any) -> dict[str, int]:
-    """Delete `checkpoints` with their writes (the database cascades to those); how many of
-    each went."""
-    pks = list(checkpoints.values_list("pk", flat=True))
-    if not pks:
+    """Delete `checkpoints` with their pending writes; how many of each went."""
+    keys = list(checkpoints.values_list("pk", "session_id", "checkpoint_ns", "checkpoint_id"))
+    if not keys:
         return {"checkpoints": 0, "writes": 0}
-    writes = CheckpointWrite.objects.filter(checkpoint__in=pks).count()
-    deleted, _ = Checkpoint.objects.filter(pk__in=pks).delete()
+    by_namespace: dict[tuple[Any, str], list[str]] = {}
+    for _pk, session_id, namespace, checkpoint_id in keys:
+        by_namespace.setdefault((session_id, namespace), []).append(checkpoint_id)
+    of_checkpoints = Q(pk__in=[])
+    for (session_id, namespace), ids in by_namespace.items():
+        of_checkpoints |= Q(session_id=session_id, checkpoint_ns=namespace, checkpoint_id__in=ids)
+    writes, _ = CheckpointWrite.objects.filter(of_checkpoints).delete()
+    deleted, _ = Checkpoint.objects.filter(pk__in=[pk for pk, *_ in keys]).delete()
     return {"checkpoints": deleted, "writes": writes}
 
 
@@ -170,7 +167,10 @@ def thread_delete(*, agent: Agent, thread_id: str) -> dict[str, int]:
     session = Session.objects.filter(agent=agent, external_key=thread_id).first()
     if session is None:
         return {"checkpoints": 0, "writes": 0}
-    return _deleted(Checkpoint.objects.of_thread(session))
+    deleted = _deleted(Checkpoint.objects.of_thread(session))
+    # Writes whose checkpoint never arrived go with the thread too.
+    orphans, _ = CheckpointWrite.objects.filter(session=session).delete()
+    return {**deleted, "writes": deleted["writes"] + orphans}
 
 
 @transaction.atomic
@@ -219,15 +219,11 @@ def thread_copy(*, agent: Agent, source_thread_id: str, target_thread_id: str) -
     ]
     Checkpoint.objects.bulk_create(copies)
     copied = {(c.checkpoint_ns, c.checkpoint_id) for c in copies}
-    new_pk = _pk_by_key(target)
-    old_key = {
-        o.pk: (o.checkpoint_ns, o.checkpoint_id)
-        for o in originals
-        if (o.checkpoint_ns, o.checkpoint_id) in copied
-    }
     writes = [
         CheckpointWrite(
-            checkpoint_id=new_pk[old_key[w.checkpoint_id]],
+            session=target,
+            checkpoint_ns=w.checkpoint_ns,
+            checkpoint_id=w.checkpoint_id,
             task_id=w.task_id,
             task_path=w.task_path,
             idx=w.idx,
@@ -236,15 +232,11 @@ def thread_copy(*, agent: Agent, source_thread_id: str, target_thread_id: str) -
             value=w.value,
             created_at=w.created_at,
         )
-        for w in CheckpointWrite.objects.filter(checkpoint_id__in=list(old_key)).order_by("pk")
+        for w in CheckpointWrite.objects.filter(session=source).order_by("pk")
+        if (w.checkpoint_ns, w.checkpoint_id) in copied
     ]
     CheckpointWrite.objects.bulk_create(writes)
     return {"checkpoints": len(copies), "writes": len(writes)}
-
-
-def _pk_by_key(session: Session) -> dict[tuple[str, str], int]:
-    rows = Checkpoint.objects.of_thread(session).values_list("checkpoint_ns", "checkpoint_id", "pk")
-    return {(ns, checkpoint_id): pk for ns, checkpoint_id, pk in rows}
 
 
 @transaction.atomic

@@ -171,7 +171,7 @@ MISSING_RECORD = {
     "POST /threads/writes": (
         "POST",
         "/threads/writes",
-        {**THREAD, "thread_id": "no-thread", "checkpoint_id": "1", "task_id": "t", "writes": []},
+        {**NOBODY, "checkpoint_id": "1", "task_id": "t", "writes": []},
     ),
     "GET /threads/checkpoint": ("GET", "/threads/checkpoint?agent=nobody&thread_id=t", None),
     "GET /threads/checkpoints": ("GET", "/threads/checkpoints?agent=nobody", None),

@@ -132,27 +132,34 @@ def test_it_stores_a_tasks_writes_all_or_none(api: ApiClient, agent) -> None:
     ]
 
 
-def test_it_answers_an_unknown_thread_or_checkpoint_with_404(
-    api: ApiClient, agent, settings
-) -> None:
-    good = b64(b"1")
-    error = assert_error(
-        api.post("/threads/writes", writes_body("0001", (0, "a", good))), 404, "thread_id"
-    )
-    assert "thread/1" in error["message"]
-    put(api, "0001")
-    error = assert_error(
-        api.post("/threads/writes", writes_body("0002", (0, "a", good))), 404, "checkpoint_id"
-    )
-    assert "0002" in error["message"]
+def test_it_answers_an_unknown_thread_or_checkpoint_with_404(api: ApiClient, agent) -> None:
     query = {"agent": "graph", "thread_id": "unknown"}
     assert "unknown" in assert_error(api.get("/threads/checkpoint", query), 404)["message"]
+    put(api, "0001")
+    missing = {"agent": "graph", "thread_id": "thread/1", "checkpoint_id": "0009"}
+    assert "0009" in assert_error(api.get("/threads/checkpoint", missing), 404)["message"]
     assert api.get("/threads/checkpoints", query).json() == {"items": [], "next_cursor": None}
     copy = {"agent": "graph", "source_thread_id": "unknown", "target_thread_id": "t2"}
-    assert_error(api.post("/threads/copy", copy), 404, "thread_id")
+    assert "unknown" in assert_error(api.post("/threads/copy", copy), 404, "thread_id")["message"]
+    assert not Session.objects.filter(external_key="t2").exists()
+
+
+def test_it_keeps_writes_that_arrive_before_their_checkpoint(api: ApiClient, agent) -> None:
+    # LangGraph stores a step's checkpoint in the background while the step's tasks write.
+    early = api.post("/threads/writes", writes_body("0001", (0, "a", b64(b"1"))))
+    assert early.status_code == 200
+    put(api, "0001")
+    got = api.get("/threads/checkpoint", {"agent": "graph", "thread_id": "thread/1"}).json()
+    assert [(w["channel"], w["value"]["data"]) for w in got["pending_writes"]] == [("a", b64(b"1"))]
+
+
+def test_it_refuses_writes_over_the_size_limit_and_stores_none(
+    api: ApiClient, agent, settings
+) -> None:
+    put(api, "0001")
     settings.CHECKPOINT_MAX_BYTES = 10
-    too_big = writes_body("0001", (0, "a", b64(b"x" * 11)))
-    assert_error(api.post("/threads/writes", too_big), 413)
+    too_big = writes_body("0001", (0, "a", b64(b"small")), (1, "b", b64(b"x" * 11)))
+    assert "write 1" in assert_error(api.post("/threads/writes", too_big), 413)["message"]
     assert not CheckpointWrite.objects.exists()
 
 
@@ -167,7 +174,7 @@ def test_it_lists_a_thread_newest_first_by_keyset_with_filters(
     seen: list[str] = []
     cursor = None
     while True:
-        with django_assert_max_num_queries(5):  # key, agent, session, page, the page's writes
+        with django_assert_max_num_queries(5):  # key, agent, session, the page, its writes
             page = api.get(
                 "/threads/checkpoints", {**query, "cursor": cursor} if cursor else query
             ).json()

@@ -97,11 +97,11 @@ def test_it_deletes_in_a_bounded_number_of_queries_per_batch(
     # One batch of 3 sessions: count, then per batch: savepoint, select ids, lock the sessions,
     # their messages and tool calls per day (two, for the daily activity), their failures per
     # group and day (for the error groups), their tool calls per state, collect messages, delete
-    # tool calls, memories, the checkpoints' ids, their pending writes, the checkpoints,
-    # messages, sessions, subtract from the daily activity,
+    # tool calls, memories, checkpoints, their pending writes, messages, sessions, subtract
+    # from the daily activity,
     # lock (PostgreSQL) and recount the error groups' days, update and delete those, subtract
     # from the tool calls by state, release; then an empty batch.
-    with django_assert_max_num_queries(30):
+    with django_assert_max_num_queries(29):
         _prune("--older-than", "1w")
 
 
