@@ -16,6 +16,7 @@ from agents.models import User
 from agents.selectors import agent_get, end_user_get
 from config.api_auth import WRITE_AUTH
 from config.api_schemas import (
+    INT32_MAX,
     NO_NUL,
     WRITE,
     DeletedOut,
@@ -51,9 +52,11 @@ from sessions_app.services import (
     ToolCallIn,
     checkpoint_save,
     message_append,
+    message_pop,
     session_delete,
     session_finish,
     session_get_or_start,
+    session_messages_clear,
     session_start,
     session_update,
     tool_call_finish,
@@ -373,6 +376,7 @@ class ToolCallQuery(PageQuery):
     has_approval: bool | None = None
     state: StateName | None = None
     fingerprint: text(300) | None = Field(default=None, description="An error group's key.")
+    call_id: text(200) | None = Field(default=None, description="The provider's id.")
     created_after: Moment | None = None
     created_before: Moment | None = None
 
@@ -639,6 +643,76 @@ def session_messages_op(
     return page
 
 
+class PoppedOut(Schema):
+    message: MessageDetailOut | None = Field(description="The removed message; null if none.")
+
+
+class ClearedOut(Schema):
+    deleted: int = Field(description="How many messages were removed.")
+
+
+@sessions_router.delete(
+    "/{session_id}/messages/last",
+    response=responses({200: PoppedOut}, WRITE, 404),
+    auth=WRITE_AUTH,
+    summary="Remove a session's last message with its tool calls (counters and rollups follow)",
+)
+def message_pop_op(request: HttpRequest, session_id: uuid.UUID) -> dict[str, Any]:
+    popped = message_pop(session_id=session_id)
+    if popped is None:
+        return {"message": None}
+    message, calls = popped
+    return {"message": {**_message_out(message, calls), "raw": message.raw}}
+
+
+@sessions_router.delete(
+    "/{session_id}/messages",
+    response=responses({200: ClearedOut}, WRITE, 404),
+    auth=WRITE_AUTH,
+    summary="Remove every message of a session (seq starts again at 0; counters follow)",
+)
+def messages_clear_op(request: HttpRequest, session_id: uuid.UUID) -> dict[str, Any]:
+    return {"deleted": session_messages_clear(session_id=session_id)}
+
+
+class PayloadQuery(PageQuery):
+    last: int | None = Field(
+        default=None,
+        ge=0,
+        le=INT32_MAX,
+        description="Only the last N messages (at most the page size), oldest first.",
+    )
+
+
+class PayloadOut(Schema):
+    seq: int
+    raw: Any
+
+
+class PayloadPage(OutputSchema):
+    items: list[PayloadOut]
+    next_cursor: str | None
+
+
+@sessions_router.get(
+    "/{session_id}/payloads",
+    response=responses({200: PayloadPage}, 404),
+    summary="A session's provider payloads (raw) in order, or only the last N",
+)
+def session_payloads_op(
+    request: HttpRequest, session_id: uuid.UUID, query: Query[PayloadQuery]
+) -> dict[str, Any]:
+    session = session_get(session_id=session_id)
+    messages = Message.objects.filter(session=session)
+    columns = {"seq": "seq", "raw": "raw"}
+    if query.last is not None:
+        size = min(query.last, page_size(query.limit))
+        # Served by the (session, seq) unique index, backwards from the end.
+        rows = list(messages.order_by("-seq").values("seq", "raw")[:size]) if size else []
+        return {"items": rows[::-1], "next_cursor": None}
+    return paged(messages, ordering=("seq",), query=query, columns=columns)
+
+
 class MessageQuery(PageQuery):
     agent: str | None = AgentFilter
     session: uuid.UUID | None = None
@@ -696,6 +770,7 @@ def tool_call_list_op(request: HttpRequest, query: Query[ToolCallQuery]) -> dict
         fingerprint=query.fingerprint,
         created_after=query.created_after,
         created_before=query.created_before,
+        call_id=query.call_id or "",
     )
     return paged(calls, ordering=("-created_at", "-id"), query=query, columns=TOOL_CALL_COLUMNS)
 

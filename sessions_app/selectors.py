@@ -342,6 +342,7 @@ def tool_call_list(
     fingerprint: str | None = None,
     created_after: dt.datetime | None = None,
     created_before: dt.datetime | None = None,
+    call_id: str = "",
 ) -> QuerySet[ToolCall]:
     """Tool calls matching the filters; order by `-created_at, -id`."""
     calls = ToolCall.objects.all()
@@ -349,6 +350,8 @@ def tool_call_list(
         calls = calls.filter(agent_id=agent)
     if session is not None:
         calls = calls.filter(session_id=session)
+    if call_id:
+        calls = calls.filter(call_id=call_id)
     if tool_name:
         calls = calls.filter(tool_name=tool_name)
     if is_error is not None:

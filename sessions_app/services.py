@@ -796,6 +796,31 @@ def messages_delete(*, messages: Any) -> int:
     return deleted
 
 
+@transaction.atomic
+def message_pop(*, session_id: uuid.UUID | str) -> tuple[Message, list[ToolCall]] | None:
+    """Remove a session's last message with its tool calls, as `messages_delete` does (counters
+    and rollups follow); returns what was removed, or None when the session has no message."""
+    session = _lock_session(session_id)
+    if session.message_count == 0:
+        return None
+    last = Message.objects.filter(session=session, seq=session.message_count - 1).first()
+    if last is None:  # counters out of step (rows written by hand): take the highest seq
+        last = Message.objects.filter(session=session).order_by("-seq").first()
+        if last is None:
+            return None
+    calls = list(ToolCall.objects.filter(message=last).order_by("id"))
+    messages_delete(messages=Message.objects.filter(pk=last.pk))
+    return last, calls
+
+
+@transaction.atomic
+def session_messages_clear(*, session_id: uuid.UUID | str) -> int:
+    """Remove every message of a session with its tool calls (counters and rollups follow);
+    returns how many messages went."""
+    session = _lock_session(session_id)
+    return messages_delete(messages=Message.objects.filter(session=session))
+
+
 Statement = tuple[str, list[Any]]  # SQL and its values
 
 

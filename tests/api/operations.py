@@ -95,6 +95,19 @@ def operations(w: World) -> list[Operation]:
         ),
         Operation("GET", "/sessions/{session_id}/messages", f"/sessions/{s}/messages", None, 200),
         Operation(
+            "DELETE",
+            "/sessions/{session_id}/messages/last",
+            f"/sessions/{s}/messages/last",
+            None,
+            200,
+        ),
+        Operation(
+            "DELETE", "/sessions/{session_id}/messages", f"/sessions/{s}/messages", None, 200
+        ),
+        Operation(
+            "GET", "/sessions/{session_id}/payloads", f"/sessions/{s}/payloads?last=2", None, 200
+        ),
+        Operation(
             "POST",
             "/sessions/{session_id}/checkpoints",
             f"/sessions/{s}/checkpoints",
@@ -203,7 +216,8 @@ LABELS = [
     "PATCH /memories/{memory_id}", "DELETE /memories/{memory_id}", "GET /stats",
     "POST /threads/checkpoints", "POST /threads/writes", "GET /threads/checkpoint",
     "GET /threads/checkpoints", "POST /threads/delete", "POST /threads/delete-for-runs",
-    "POST /threads/copy", "POST /threads/prune",
+    "POST /threads/copy", "POST /threads/prune", "DELETE /sessions/{session_id}/messages/last",
+    "DELETE /sessions/{session_id}/messages", "GET /sessions/{session_id}/payloads",
 ]  # fmt: skip
 
 

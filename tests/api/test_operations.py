@@ -93,6 +93,24 @@ INVALID = {
         {**THREAD, "checkpoint_id": "1", "checkpoint": {"type": "json", "data": "e30"}},
         "checkpoint.data",
     ),
+    "DELETE /sessions/{session_id}/messages/last": (
+        "DELETE",
+        "/sessions/nope/messages/last",
+        None,
+        "session_id",
+    ),
+    "DELETE /sessions/{session_id}/messages": (
+        "DELETE",
+        "/sessions/nope/messages",
+        None,
+        "session_id",
+    ),
+    "GET /sessions/{session_id}/payloads": (
+        "GET",
+        "/sessions/{s}/payloads?last=-1",
+        None,
+        "last",
+    ),
     "POST /threads/writes": (
         "POST",
         "/threads/writes",
@@ -163,6 +181,13 @@ MISSING_RECORD = {
     "PATCH /memories/{memory_id}": ("PATCH", f"/memories/{MISSING}", {"content": "x"}),
     "DELETE /memories/{memory_id}": ("DELETE", f"/memories/{MISSING}", None),
     "GET /stats": ("GET", "/stats?agent=nobody", None),
+    "DELETE /sessions/{session_id}/messages/last": (
+        "DELETE",
+        f"/sessions/{MISSING}/messages/last",
+        None,
+    ),
+    "DELETE /sessions/{session_id}/messages": ("DELETE", f"/sessions/{MISSING}/messages", None),
+    "GET /sessions/{session_id}/payloads": ("GET", f"/sessions/{MISSING}/payloads", None),
     "POST /threads/checkpoints": (
         "POST",
         "/threads/checkpoints",

@@ -198,14 +198,34 @@ class Sessions(_Resource):
         return self._t.pages(Call("GET", path, Message.from_json, {"limit": page_size}))
 
     def pop_message(self, session_id: uuid.UUID | str) -> Any:
-        """Remove the session's last message (with its tool calls); None when it is empty."""
+        """Remove the session's last message (with its tool calls, counters following) and
+        answer it with its payload; None when the session has no message. Never retried: a
+        lost answer may hide a message that is gone."""
         path = f"/sessions/{session_id}/messages/last"
-        return self._t.run(Call("DELETE", path, Message.from_json, missing_ok=True))
+
+        def parse(body: dict[str, Any]) -> Message | None:
+            return None if body["message"] is None else Message.from_json(body["message"])
+
+        return self._t.run(Call("DELETE", path, parse))
 
     def clear_messages(self, session_id: uuid.UUID | str) -> Any:
         """Remove every message of the session (idempotent); how many went."""
         path = f"/sessions/{session_id}/messages"
         return self._t.run(Call("DELETE", path, lambda b: b["deleted"], idempotent=True))
+
+    def last_payloads(self, session_id: uuid.UUID | str, last: int) -> Any:
+        """The provider payloads (`raw`) of the session's last `last` messages (at most 500),
+        oldest first."""
+        path = f"/sessions/{session_id}/payloads"
+        params = {"last": last, "limit": last or None}
+        return self._t.run(
+            Call("GET", path, lambda b: [i["raw"] for i in b["items"]], params, idempotent=True)
+        )
+
+    def iter_payloads(self, session_id: uuid.UUID | str, *, page_size: int = 500) -> Any:
+        """Every message's provider payload (`raw`), in order."""
+        path = f"/sessions/{session_id}/payloads"
+        return self._t.pages(Call("GET", path, lambda item: item["raw"], {"limit": page_size}))
 
     def save_checkpoint(
         self, session_id: uuid.UUID | str, *, type: str = "", data: Any = None
