@@ -81,7 +81,9 @@ class Session(models.Model):
     platform = models.CharField(max_length=100, blank=True)
     # The framework's own name for the conversation (LangGraph's thread_id, the Agents SDK's
     # session_id): chosen by the client, unique per agent, empty when there is none.
-    external_key = models.CharField(max_length=255, blank=True, default="")
+    # A default in the database too: code from before this column, still serving during a
+    # deploy, and bulk loaders that name their columns insert rows without it.
+    external_key = models.CharField(max_length=255, blank=True, default="", db_default="")
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -312,11 +314,17 @@ class Checkpoint(models.Model):
     type = models.CharField(max_length=100, blank=True)
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
-    checkpoint_ns = models.CharField("namespace", max_length=255, blank=True, default="")
-    checkpoint_id = models.CharField(max_length=255, blank=True, default="")
-    parent_checkpoint_id = models.CharField(max_length=255, blank=True, default="")
-    metadata = models.JSONField(default=dict, blank=True)
-    state_type = models.CharField(max_length=100, blank=True, default="")
+    # Defaults in the database too, as for Session.external_key: plain checkpoints written by
+    # older code or bulk loaders leave these columns out.
+    checkpoint_ns = models.CharField(
+        "namespace", max_length=255, blank=True, default="", db_default=""
+    )
+    checkpoint_id = models.CharField(max_length=255, blank=True, default="", db_default="")
+    parent_checkpoint_id = models.CharField(
+        max_length=255, blank=True, default="", db_default=""
+    )
+    metadata = models.JSONField(default=dict, blank=True, db_default={})
+    state_type = models.CharField(max_length=100, blank=True, default="", db_default="")
     state = models.BinaryField(null=True, blank=True)
 
     objects = CheckpointQuerySet.as_manager()

@@ -24,7 +24,8 @@ PASSWORD = "correct horse battery staple"  # OperatorFactory's
 
 @pytest.fixture
 def conversation(console: Console, tmp_path: Path):
-    operator = OperatorFactory(email="frameworks@logdeck.test", groups=["editor"])
+    # A superuser: the flush between browser tests empties the groups the migrations made.
+    operator = OperatorFactory(email="frameworks@logdeck.test", is_superuser=True)
     key = api_key_create(user=operator, scope="write").secret
     env = {**os.environ, "LOGDECK_URL": console.base_url, "LOGDECK_API_KEY": key}
     # The SDK (its package is called `agents`, like Logdeck's app) runs in its own process.
@@ -49,7 +50,7 @@ def test_it_shows_an_agents_sdk_transcript_and_its_failing_call(
     page = console.page
     console.goto("/sessions/?q=sdk-chat-7")  # found by the SDK's own session id
     rows = page.locator("#session-rows tr:not(#load-more)")
-    assert rows.count() == 1
+    assert rows.count() == 1, page.locator("main").inner_text()
     page.click(f"a[href='/sessions/{conversation.pk}/'].row-link")
     page.wait_for_url(re.compile(rf"/sessions/{conversation.pk}/$"))
     assert page.locator("article.msg").count() == 8
