@@ -501,13 +501,22 @@ class ToolCallAdmin(BigTableAdmin):
         tool_calls_delete(tool_calls=queryset)
 
 
+THREAD_CHECKPOINT_FIELDS = (
+    "checkpoint_ns",
+    "checkpoint_id",
+    "parent_checkpoint_id",
+    "metadata",
+    "state_size",
+)
+
+
 @admin.register(Checkpoint)
 class CheckpointAdmin(BigTableAdmin):
-    list_display = ("id", "session_link", "type", "created_at")
+    list_display = ("id", "session_link", "type", "checkpoint_id", "created_at")
     search_fields = ("id__exact", "session__id__exact")
     search_help_text = "A checkpoint id or a session id."
     sortable_by = ()
-    changelist_deferred_fields = ("data",)
+    changelist_deferred_fields = ("data", "metadata", "state")
     raw_id_fields = ("session",)
 
     def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
@@ -517,12 +526,21 @@ class CheckpointAdmin(BigTableAdmin):
         return ("-id",)
 
     def get_fields(self, request: HttpRequest, obj: Checkpoint | None = None) -> tuple[str, ...]:
+        if obj is not None and obj.checkpoint_id:
+            return ("session", "type", *THREAD_CHECKPOINT_FIELDS, "created_at")
         return ("session", "type", "data", "created_at")
 
     def get_readonly_fields(
         self, request: HttpRequest, obj: Checkpoint | None = None
     ) -> tuple[str, ...]:
+        if obj is not None and obj.checkpoint_id:
+            # A framework's checkpoint is the framework's to change, through its saver.
+            return ("session", "type", *THREAD_CHECKPOINT_FIELDS, "created_at")
         return () if obj is None else ("session",)
+
+    @admin.display(description="State")
+    def state_size(self, checkpoint: Checkpoint) -> str:
+        return f"{checkpoint.state_size:,} bytes of {checkpoint.state_type or 'unknown format'}"
 
     @admin.display(description="Session")
     def session_link(self, checkpoint: Checkpoint) -> str:

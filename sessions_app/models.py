@@ -320,9 +320,7 @@ class Checkpoint(models.Model):
         "namespace", max_length=255, blank=True, default="", db_default=""
     )
     checkpoint_id = models.CharField(max_length=255, blank=True, default="", db_default="")
-    parent_checkpoint_id = models.CharField(
-        max_length=255, blank=True, default="", db_default=""
-    )
+    parent_checkpoint_id = models.CharField(max_length=255, blank=True, default="", db_default="")
     metadata = models.JSONField(default=dict, blank=True, db_default={})
     state_type = models.CharField(max_length=100, blank=True, default="", db_default="")
     state = models.BinaryField(null=True, blank=True)

@@ -272,3 +272,17 @@ def test_the_transcript_shows_a_threads_checkpoints(
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert(1)" not in html
     assert "8 bytes of pickle" in html  # not decodable: its size
     assert "0001" in html  # the parent of 0002
+
+
+def test_the_admin_lists_and_shows_a_thread_checkpoint_read_only(
+    api: ApiClient, superuser_client: Client, agent
+) -> None:
+    put(api, "0001", parent_checkpoint_id="0000")
+    checkpoint = Checkpoint.objects.get()
+    listed = superuser_client.get(reverse("admin:sessions_app_checkpoint_changelist"))
+    assert listed.status_code == 200 and "0001" in listed.content.decode()
+    page = superuser_client.get(
+        reverse("admin:sessions_app_checkpoint_change", args=[checkpoint.pk])
+    ).content.decode()
+    assert f"{len(STATE):,} bytes of msgpack" in page
+    assert "0000" in page and 'name="checkpoint_id"' not in page
