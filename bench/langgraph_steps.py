@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import operator
+import socket
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -37,11 +38,21 @@ class _Quiet(WSGIRequestHandler):
         pass
 
 
+class _Server(ThreadedWSGIServer):
+    """Sends each answer at once (TCP_NODELAY), as production servers do: wsgiref writes the
+    headers and the body apart, and the body would wait for a delayed acknowledgement."""
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = super().get_request()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock, address
+
+
 @contextmanager
 def live_server() -> Iterator[str]:
     """Logdeck's WSGI application on 127.0.0.1 in a thread of this process, one thread per
     request (each with its own database connection, as a real server's workers)."""
-    server = ThreadedWSGIServer(("127.0.0.1", 0), _Quiet)
+    server = _Server(("127.0.0.1", 0), _Quiet)
     server.set_app(WSGIHandler())
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

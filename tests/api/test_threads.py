@@ -286,3 +286,28 @@ def test_the_admin_lists_and_shows_a_thread_checkpoint_read_only(
     ).content.decode()
     assert f"{len(STATE):,} bytes of msgpack" in page
     assert "0000" in page and 'name="checkpoint_id"' not in page
+
+
+def test_it_never_fails_on_odd_metadata_filters(api: ApiClient, agent) -> None:
+    put(api, "0001", metadata={"a": [1, 2], "b": {"c": 1}, "n": 2**70, "f": 1.5, "t": True})
+    odd = [
+        ({"a": [1, 2]}, 1),
+        ({"b": {"c": 1}}, 1),
+        ({"n": 2**70}, 1),
+        ({"f": 1.5}, 1),
+        ({"t": True}, 1),
+        ({"t": 1}, 0),
+        ({"": 1}, 0),
+        ({"a'b": "x"}, 0),
+        ({'a"b': None}, 0),
+        ({"$.x": 1}, 0),
+        ({"a.b": 1}, 0),
+        ({"n": 2**200}, 0),
+        ({"ü": "\u2028"}, 0),
+    ]
+    for metadata, found in odd:
+        response = api.get(
+            "/threads/checkpoints", {"agent": "graph", "metadata": json.dumps(metadata)}
+        )
+        assert response.status_code == 200, (metadata, response.content)
+        assert len(response.json()["items"]) == found, metadata

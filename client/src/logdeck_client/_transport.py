@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +21,9 @@ T = TypeVar("T")
 # Statuses worth another try of an idempotent call: too many requests, service unavailable.
 RETRY_STATUSES = frozenset({429, 503})
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+# Small requests and answers go out at once: without TCP_NODELAY, a request written in two
+# parts (headers, body) waits for the server's delayed acknowledgement, 40 ms on Linux.
+SOCKET_OPTIONS = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,10 @@ class SyncTransport:
         url, key = _settings(base_url, api_key)
         self.retry = retry
         self.own_client = http_client is None
-        self.client = http_client or httpx.Client(timeout=timeout or DEFAULT_TIMEOUT)
+        self.client = http_client or httpx.Client(
+            timeout=timeout or DEFAULT_TIMEOUT,
+            transport=httpx.HTTPTransport(socket_options=SOCKET_OPTIONS),
+        )
         self.base_url = url
         self.headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
 
@@ -177,7 +184,10 @@ class AsyncTransport:
         url, key = _settings(base_url, api_key)
         self.retry = retry
         self.own_client = http_client is None
-        self.client = http_client or httpx.AsyncClient(timeout=timeout or DEFAULT_TIMEOUT)
+        self.client = http_client or httpx.AsyncClient(
+            timeout=timeout or DEFAULT_TIMEOUT,
+            transport=httpx.AsyncHTTPTransport(socket_options=SOCKET_OPTIONS),
+        )
         self.base_url = url
         self.headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
 
