@@ -92,3 +92,40 @@ def test_it_interrupts_resumes_in_a_new_process_and_replays_as_in_memory(
     session = Session.objects.get(agent__name="counter", external_key="graph-thread")
     assert Checkpoint.objects.filter(session=session).count() == len(_history(graph, config))
     client.close()
+
+
+def test_the_sync_methods_copy_prune_and_delete(live_api: LiveApi) -> None:
+    from langgraph.checkpoint.conformance.test_utils import (
+        generate_checkpoint,
+        generate_config,
+        generate_metadata,
+    )
+
+    with Logdeck(live_api.url, live_api.key) as client:
+        saver = LogdeckSaver(agent="sync", client=client)
+        parent = None
+        for step, run in enumerate(["run-a", "run-a", "run-b"]):
+            config = generate_config("source")
+            if parent:
+                config["configurable"]["checkpoint_id"] = parent["configurable"]["checkpoint_id"]
+            parent = saver.put(
+                config, generate_checkpoint(), generate_metadata(step=step, run_id=run), {}
+            )
+        saver.put_writes(parent, [("channel", {"value": 1})], "task-1")
+
+        def ids(thread: str) -> list[int]:
+            return [t.metadata["step"] for t in saver.list(generate_config(thread))]
+
+        saver.copy_thread("source", "copy")
+        assert ids("copy") == ids("source") == [2, 1, 0]
+        assert saver.get_tuple(generate_config("copy")).pending_writes == [
+            ("task-1", "channel", {"value": 1})
+        ]
+        saver.delete_for_runs(["run-a"])
+        assert ids("source") == ids("copy") == [2]
+        saver.put(generate_config("source"), generate_checkpoint(), generate_metadata(step=3), {})
+        saver.prune(["source"], strategy="keep_latest")
+        assert ids("source") == [3]
+        saver.delete_thread("source")
+        assert ids("source") == [] and saver.get_tuple(generate_config("source")) is None
+        assert ids("copy") == [2]
