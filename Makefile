@@ -20,7 +20,7 @@ help:
 	@echo "make bench  the benchmark on PostgreSQL (SCALE=10k|100k|1m)"
 	@echo "make loadtest  locust against make serve on PostgreSQL (SCALE=10k|100k|1m)"
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml client/pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then \
 		echo "Logdeck needs Python 3.12 or newer (Django 6 requires it), and none was found."; \
 		echo "Install one (for example: pyenv install 3.12) or run: make PYTHON=/path/to/python3.12 ..."; \
@@ -29,6 +29,8 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --upgrade pip
 	@$(PY) -m pip install --quiet -e '.[test]'
+	@# The client package, editable: the suite tests it, and its framework adapters, against a live server.
+	@$(PY) -m pip install --quiet -e ./client
 	@touch $@
 
 venv: $(VENV)/.installed

@@ -39,6 +39,9 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--skip-backup", action="store_true", help="no backup/restore figures")
     parser.add_argument(
+        "--skip-langgraph", action="store_true", help="no LangGraph checkpointer figures"
+    )
+    parser.add_argument(
         "--loaddata-max-rows",
         type=int,
         default=20_000,
@@ -203,6 +206,17 @@ def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
             unit="msgs/s",
         )
     )
+    if not args.skip_langgraph:
+        log("  LangGraph checkpointers")
+        from bench import langgraph_steps
+
+        lg = langgraph_steps.measure(url, write_key, warmup=args.warmup, repeat=args.repeat)
+        for key, title in (
+            ("step", "langgraph: one step (put + put_writes + get_tuple)"),
+            ("newest", "langgraph: list 10 newest of a 10,000-checkpoint thread"),
+            ("deep", "langgraph: list 10 from the 100th oldest of 10,000"),
+        ):
+            rows.append(row(f"langgraph.{key}", title, "langgraph", lg[key]))
     scratch = throughput.Scratch(maintenance_url(url), url, url.rsplit("/", 1)[1] + "_scratch")
     scratch.prepare_template()
     rows.append(

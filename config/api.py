@@ -275,6 +275,7 @@ from sessions_app.api import (  # noqa: E402
     stats_router,
     tool_calls_router,
 )
+from sessions_app.thread_api import threads_router  # noqa: E402
 
 api.add_router("/users", users_router, tags=["users"])
 api.add_router("/agents", agents_router, tags=["agents"])
@@ -283,6 +284,7 @@ api.add_router("/messages", messages_router, tags=["messages"])
 api.add_router("/tool-calls", tool_calls_router, tags=["tool calls"])
 api.add_router("/memories", memories_router, tags=["memories"])
 api.add_router("/stats", stats_router, tags=["stats"])
+api.add_router("/threads", threads_router, tags=["threads"])
 
 
 class ApiErrorShapeMiddleware:

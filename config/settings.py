@@ -362,6 +362,8 @@ if env_bool("BEHIND_PROXY", False):
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", 50)
 API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 500)
 API_MAX_BATCH = env_int("API_MAX_BATCH", 1000)
+# The largest serialized checkpoint state or pending write a thread stores (bytes, decoded).
+CHECKPOINT_MAX_BYTES = env_int("CHECKPOINT_MAX_BYTES", 5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
 # Failed API key attempts allowed per client address and window before 429, counted in the
 # database (a valid key is never refused). X-Forwarded-For is believed only from these proxies.

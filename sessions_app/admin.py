@@ -123,7 +123,9 @@ class SessionAdmin(BigTableAdmin):
         ("created_at", admin.DateFieldListFilter),
     )
     search_fields = ("id",)  # see get_search_results
-    search_help_text = "A session id, a user's exact email, or an agent's exact name."
+    search_help_text = (
+        "A session id, a user's exact email, an agent's exact name, or an external key."
+    )
     sortable_by = ("created_at", "message_count", "error_count")  # each has its own index
     changelist_deferred_fields = (
         "metadata",
@@ -144,7 +146,14 @@ class SessionAdmin(BigTableAdmin):
         self, request: HttpRequest, queryset: QuerySet[Session], search_term: str
     ) -> tuple[QuerySet[Session], bool]:
         term = search_term.strip()
-        return (queryset.filter(owner_search(term)) if term else queryset), False
+        if not term:
+            return queryset, False
+        # A framework's thread or session id: few sessions share one (one per agent), found by
+        # the key's unique index; their ids keep the page on its composite indexes.
+        keyed = list(
+            Session.objects.filter(external_key=term).order_by().values_list("pk", flat=True)[:100]
+        )
+        return queryset.filter(owner_search(term) | Q(pk__in=keyed)), False
 
     def get_fields(self, request: HttpRequest, obj: Session | None = None) -> tuple[str, ...]:
         if obj is None:
@@ -155,6 +164,7 @@ class SessionAdmin(BigTableAdmin):
             "user",
             "name",
             "platform",
+            "external_key",
             "metadata",
             "records",
             "created_at",
@@ -168,10 +178,12 @@ class SessionAdmin(BigTableAdmin):
     ) -> tuple[str, ...]:
         if obj is None:
             return ()
-        # The agent is copied onto every message and tool call, so it never changes afterwards.
+        # The agent is copied onto every message and tool call, so it never changes afterwards;
+        # the external key is the framework's id, which its client keeps using.
         return (
             "id",
             "agent",
+            "external_key",
             "records",
             "created_at",
             "updated_at",
@@ -489,13 +501,22 @@ class ToolCallAdmin(BigTableAdmin):
         tool_calls_delete(tool_calls=queryset)
 
 
+THREAD_CHECKPOINT_FIELDS = (
+    "checkpoint_ns",
+    "checkpoint_id",
+    "parent_checkpoint_id",
+    "metadata",
+    "state_size",
+)
+
+
 @admin.register(Checkpoint)
 class CheckpointAdmin(BigTableAdmin):
-    list_display = ("id", "session_link", "type", "created_at")
+    list_display = ("id", "session_link", "type", "checkpoint_id", "created_at")
     search_fields = ("id__exact", "session__id__exact")
     search_help_text = "A checkpoint id or a session id."
     sortable_by = ()
-    changelist_deferred_fields = ("data",)
+    changelist_deferred_fields = ("data", "metadata", "state")
     raw_id_fields = ("session",)
 
     def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
@@ -505,12 +526,21 @@ class CheckpointAdmin(BigTableAdmin):
         return ("-id",)
 
     def get_fields(self, request: HttpRequest, obj: Checkpoint | None = None) -> tuple[str, ...]:
+        if obj is not None and obj.checkpoint_id:
+            return ("session", "type", *THREAD_CHECKPOINT_FIELDS, "created_at")
         return ("session", "type", "data", "created_at")
 
     def get_readonly_fields(
         self, request: HttpRequest, obj: Checkpoint | None = None
     ) -> tuple[str, ...]:
+        if obj is not None and obj.checkpoint_id:
+            # A framework's checkpoint is the framework's to change, through its saver.
+            return ("session", "type", *THREAD_CHECKPOINT_FIELDS, "created_at")
         return () if obj is None else ("session",)
+
+    @admin.display(description="State")
+    def state_size(self, checkpoint: Checkpoint) -> str:
+        return f"{checkpoint.state_size:,} bytes of {checkpoint.state_type or 'unknown format'}"
 
     @admin.display(description="Session")
     def session_link(self, checkpoint: Checkpoint) -> str:

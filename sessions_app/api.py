@@ -17,6 +17,7 @@ from agents.models import User
 from agents.selectors import agent_get, end_user_get
 from config.api_auth import WRITE_AUTH
 from config.api_schemas import (
+    INT32_MAX,
     NO_NUL,
     WRITE,
     DeletedOut,
@@ -55,8 +56,11 @@ from sessions_app.services import (
     ToolCallIn,
     checkpoint_save,
     message_append,
+    message_pop,
     session_delete,
     session_finish,
+    session_get_or_start,
+    session_messages_clear,
     session_start,
     session_update,
     sessions_prune,
@@ -112,6 +116,7 @@ class SessionOut(OutputSchema):
     user_email: str | None
     name: str
     platform: str
+    external_key: str
     metadata: dict[str, Any]
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -149,6 +154,7 @@ SESSION_COLUMNS = {
     "user_email": "user__email",
     "name": "name",
     "platform": "platform",
+    "external_key": "external_key",
     "metadata": "metadata",
     "created_at": "created_at",
     "updated_at": "updated_at",
@@ -175,6 +181,12 @@ class SessionStartIn(InputSchema):
     id: uuid.UUID | None = Field(default=None, description="The runtime's own session id.")
     name: text(300) = ""
     platform: text(100) = ""
+    external_key: text(255) = Field(
+        default="",
+        description="The framework's own id for the conversation (a LangGraph thread_id, an "
+        "Agents SDK session_id), unique per agent. With it the call is create-or-fetch: the "
+        "agent's session with this key is answered (200) if there is one, else started (201).",
+    )
     metadata: JsonObject = Field(default_factory=dict)
     created_at: Moment | None = Field(default=None, description="When it started (imports).")
 
@@ -223,6 +235,9 @@ class SessionQuery(PageQuery):
     agent: str | None = AgentFilter
     user: str | None = UserFilter
     platform: text(100) | None = None
+    external_key: text(255) | None = Field(
+        default=None, description="The framework's own id of the conversation."
+    )
     status: Literal["active", "finished"] | None = None
     created_after: Moment | None = None
     created_before: Moment | None = None
@@ -388,6 +403,7 @@ class ToolCallQuery(PageQuery):
     has_approval: bool | None = None
     state: StateName | None = None
     fingerprint: text(300) | None = Field(default=None, description="An error group's key.")
+    call_id: text(200) | None = Field(default=None, description="The provider's id.")
     created_after: Moment | None = None
     created_before: Moment | None = None
 
@@ -442,6 +458,10 @@ class CheckpointOut(Schema):
     type: str
     data: Any
     created_at: dt.datetime
+    checkpoint_ns: str = Field(description="A framework checkpoint's namespace (see /threads).")
+    checkpoint_id: str = Field(description="A framework checkpoint's id; empty for plain ones.")
+    parent_checkpoint_id: str
+    metadata: dict[str, Any]
 
     @staticmethod
     def resolve_session(obj: Any) -> uuid.UUID:
@@ -486,21 +506,26 @@ class StatsOut(Schema):
 
 @sessions_router.post(
     "",
-    response=responses({201: SessionOut}, WRITE, 404),
+    response=responses({200: SessionOut, 201: SessionOut}, WRITE, 404),
     auth=WRITE_AUTH,
-    summary="Start a session of an agent",
+    summary="Start a session of an agent, or with an external key fetch the one it has",
 )
 def session_start_op(request: HttpRequest, payload: SessionStartIn) -> Status[Session]:
-    session = session_start(
-        agent=agent_get(ref=payload.agent),
-        user=_user(payload.user),
-        name=payload.name,
-        platform=payload.platform,
-        metadata=payload.metadata,
-        id=payload.id,
-        created_at=payload.created_at,
-    )
-    return Status(201, session)
+    fields = {
+        "user": _user(payload.user),
+        "name": payload.name,
+        "platform": payload.platform,
+        "metadata": payload.metadata,
+        "id": payload.id,
+        "created_at": payload.created_at,
+    }
+    agent = agent_get(ref=payload.agent)
+    if payload.external_key:
+        session, started = session_get_or_start(
+            agent=agent, external_key=payload.external_key, **fields
+        )
+        return Status(201 if started else 200, session)
+    return Status(201, session_start(agent=agent, **fields))
 
 
 @sessions_router.get(
@@ -514,6 +539,7 @@ def session_list_op(request: HttpRequest, query: Query[SessionQuery]) -> dict[st
         agent=_agent_id(query.agent),
         user=user.pk if user else None,
         platform=query.platform or "",
+        external_key=query.external_key or "",
         status=query.status or "",
         created_after=query.created_after,
         created_before=query.created_before,
@@ -675,6 +701,76 @@ def session_messages_op(
     return page
 
 
+class PoppedOut(Schema):
+    message: MessageDetailOut | None = Field(description="The removed message; null if none.")
+
+
+class ClearedOut(Schema):
+    deleted: int = Field(description="How many messages were removed.")
+
+
+@sessions_router.delete(
+    "/{session_id}/messages/last",
+    response=responses({200: PoppedOut}, WRITE, 404),
+    auth=WRITE_AUTH,
+    summary="Remove a session's last message with its tool calls (counters and rollups follow)",
+)
+def message_pop_op(request: HttpRequest, session_id: uuid.UUID) -> dict[str, Any]:
+    popped = message_pop(session_id=session_id)
+    if popped is None:
+        return {"message": None}
+    message, calls = popped
+    return {"message": {**_message_out(message, calls), "raw": message.raw}}
+
+
+@sessions_router.delete(
+    "/{session_id}/messages",
+    response=responses({200: ClearedOut}, WRITE, 404),
+    auth=WRITE_AUTH,
+    summary="Remove every message of a session (seq starts again at 0; counters follow)",
+)
+def messages_clear_op(request: HttpRequest, session_id: uuid.UUID) -> dict[str, Any]:
+    return {"deleted": session_messages_clear(session_id=session_id)}
+
+
+class PayloadQuery(PageQuery):
+    last: int | None = Field(
+        default=None,
+        ge=0,
+        le=INT32_MAX,
+        description="Only the last N messages (at most the page size), oldest first.",
+    )
+
+
+class PayloadOut(Schema):
+    seq: int
+    raw: Any
+
+
+class PayloadPage(OutputSchema):
+    items: list[PayloadOut]
+    next_cursor: str | None
+
+
+@sessions_router.get(
+    "/{session_id}/payloads",
+    response=responses({200: PayloadPage}, 404),
+    summary="A session's provider payloads (raw) in order, or only the last N",
+)
+def session_payloads_op(
+    request: HttpRequest, session_id: uuid.UUID, query: Query[PayloadQuery]
+) -> dict[str, Any]:
+    session = session_get(session_id=session_id)
+    messages = Message.objects.filter(session=session)
+    columns = {"seq": "seq", "raw": "raw"}
+    if query.last is not None:
+        size = min(query.last, page_size(query.limit))
+        # Served by the (session, seq) unique index, backwards from the end.
+        rows = list(messages.order_by("-seq").values("seq", "raw")[:size]) if size else []
+        return {"items": rows[::-1], "next_cursor": None}
+    return paged(messages, ordering=("seq",), query=query, columns=columns)
+
+
 class MessageQuery(PageQuery):
     agent: str | None = AgentFilter
     session: uuid.UUID | None = None
@@ -732,6 +828,7 @@ def tool_call_list_op(request: HttpRequest, query: Query[ToolCallQuery]) -> dict
         fingerprint=query.fingerprint,
         created_after=query.created_after,
         created_before=query.created_before,
+        call_id=query.call_id or "",
     )
     return paged(calls, ordering=("-created_at", "-id"), query=query, columns=TOOL_CALL_COLUMNS)
 
@@ -807,7 +904,8 @@ def checkpoint_list_op(
     request: HttpRequest, session_id: uuid.UUID, query: Query[PageQuery]
 ) -> dict[str, Any]:
     session = session_get(session_id=session_id)
-    return paged(session.checkpoints.all(), ordering=("-created_at", "-id"), query=query)
+    checkpoints = session.checkpoints.defer("state")  # a framework's state: from /threads
+    return paged(checkpoints, ordering=("-created_at", "-id"), query=query)
 
 
 @sessions_router.get(

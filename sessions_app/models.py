@@ -79,6 +79,11 @@ class Session(models.Model):
     )
     name = models.CharField(max_length=300, blank=True)
     platform = models.CharField(max_length=100, blank=True)
+    # The framework's own name for the conversation (LangGraph's thread_id, the Agents SDK's
+    # session_id): chosen by the client, unique per agent, empty when there is none.
+    # A default in the database too: code from before this column, still serving during a
+    # deploy, and bulk loaders that name their columns insert rows without it.
+    external_key = models.CharField(max_length=255, blank=True, default="", db_default="")
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -114,6 +119,13 @@ class Session(models.Model):
             models.CheckConstraint(
                 condition=Q(error_count__lte=models.F("tool_call_count")),
                 name="session_errors_within_tool_calls",
+            ),
+            # One session per (agent, external key). The key leads, so the same index finds a
+            # key across agents (the console's search box, the admin search, the API filter).
+            models.UniqueConstraint(
+                fields=["external_key", "agent"],
+                condition=~Q(external_key=""),
+                name="session_external_key_uniq",
             ),
         ]
 
@@ -281,9 +293,20 @@ class CheckpointQuerySet(models.QuerySet["Checkpoint"]):
     def latest_for(self, session: Session | str) -> Checkpoint | None:
         return self.filter(session=session).order_by("-created_at", "-id").first()
 
+    def of_thread(self, session: Session | str, namespace: str | None = None) -> CheckpointQuerySet:
+        """A session's framework checkpoints (those with a checkpoint id), in one namespace or
+        in all of them."""
+        thread = self.filter(session=session).exclude(checkpoint_id="")
+        return thread if namespace is None else thread.filter(checkpoint_ns=namespace)
+
 
 class Checkpoint(models.Model):
-    """A snapshot of an agent's state within a session."""
+    """A snapshot of an agent's state within a session.
+
+    Plain checkpoints hold JSON `data`. A framework's checkpoint (LangGraph's) also has a
+    checkpoint id, unique in its namespace of the session (the thread), its parent's id, its
+    metadata, and the state exactly as the framework serialized it: `state_type` names the
+    serializer's format and `state` holds its bytes, given back byte for byte."""
 
     session = models.ForeignKey(
         Session, on_delete=models.CASCADE, related_name="checkpoints", db_index=False
@@ -291,6 +314,16 @@ class Checkpoint(models.Model):
     type = models.CharField(max_length=100, blank=True)
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Defaults in the database too, as for Session.external_key: plain checkpoints written by
+    # older code or bulk loaders leave these columns out.
+    checkpoint_ns = models.CharField(
+        "namespace", max_length=255, blank=True, default="", db_default=""
+    )
+    checkpoint_id = models.CharField(max_length=255, blank=True, default="", db_default="")
+    parent_checkpoint_id = models.CharField(max_length=255, blank=True, default="", db_default="")
+    metadata = models.JSONField(default=dict, blank=True, db_default={})
+    state_type = models.CharField(max_length=100, blank=True, default="", db_default="")
+    state = models.BinaryField(null=True, blank=True)
 
     objects = CheckpointQuerySet.as_manager()
 
@@ -299,10 +332,68 @@ class Checkpoint(models.Model):
         indexes = [
             # "Load the latest checkpoint": one index probe per session.
             models.Index(fields=["session", "-created_at", "-id"], name="checkpoint_latest_idx"),
+            # A thread's checkpoints newest first across its namespaces (list without a
+            # namespace, copy, prune): keyset on (checkpoint_id, id).
+            models.Index(
+                fields=["session", "-checkpoint_id", "-id"],
+                condition=~Q(checkpoint_id=""),
+                name="checkpoint_thread_idx",
+            ),
+        ]
+        constraints = [
+            # One checkpoint per id in a thread's namespace; also the index of get_tuple (by id,
+            # or the latest of a namespace) and of a namespace's list, newest first.
+            models.UniqueConstraint(
+                fields=["session", "checkpoint_ns", "checkpoint_id"],
+                condition=~Q(checkpoint_id=""),
+                name="checkpoint_thread_id_uniq",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.type or 'checkpoint'} @ {self.created_at:%Y-%m-%d %H:%M:%S}"
+        label = self.type or "checkpoint"
+        if self.checkpoint_id:
+            label = f"{label} {self.checkpoint_id}"
+        return f"{label} @ {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def state_size(self) -> int:
+        return len(self.state) if self.state is not None else 0
+
+
+class CheckpointWrite(models.Model):
+    """A pending write of a framework's checkpoint: what a task wrote to a channel before the
+    next checkpoint, the value serialized as the framework made it (`value_type`, `value`).
+    It names its checkpoint by thread (session), namespace and checkpoint id rather than by
+    row: LangGraph may send a step's writes before that step's checkpoint has been stored."""
+
+    session = models.ForeignKey(
+        Session, on_delete=models.CASCADE, related_name="checkpoint_writes", db_index=False
+    )
+    checkpoint_ns = models.CharField("namespace", max_length=255, blank=True, default="")
+    checkpoint_id = models.CharField(max_length=255)
+    task_id = models.CharField(max_length=255)
+    task_path = models.CharField(max_length=1000, blank=True, default="")
+    # The write's position in its task; negative for LangGraph's special channels (error,
+    # interrupt, resume, scheduled), which a later write of the same kind replaces.
+    idx = models.IntegerField()
+    channel = models.CharField(max_length=255)
+    value_type = models.CharField(max_length=100, blank=True, default="")
+    value = models.BinaryField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["session", "checkpoint_ns", "checkpoint_id", "task_path", "task_id", "idx"]
+        constraints = [
+            # A retried write is stored once; also the index of a checkpoint's writes.
+            models.UniqueConstraint(
+                fields=["session", "checkpoint_ns", "checkpoint_id", "task_id", "idx"],
+                name="checkpointwrite_task_idx_uniq",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.checkpoint_id} {self.task_id}#{self.idx} {self.channel}"
 
 
 class DailyActivity(models.Model):

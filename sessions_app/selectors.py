@@ -34,7 +34,7 @@ from django.db.models import (
 )
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Length
 from django.utils import timezone
 
 from config.admin_paging import planner_row_estimate
@@ -55,6 +55,8 @@ from sessions_app.models import (
     ToolStateCount,
     codepoint_order,
 )
+
+EXTERNAL_KEY_MAX = Session._meta.get_field("external_key").max_length
 
 SESSION_SORTS: dict[str, tuple[str, ...]] = {
     "newest": ("-created_at", "-id"),
@@ -78,6 +80,7 @@ class SessionFilters:
     q_common: bool | None = None  # `text_is_common(q)` when the caller already asked
     metadata_key: str = ""
     metadata_value: str = ""
+    external_key: str = ""
 
 
 # Same expression as the `message_text_fts_idx` GIN index (migration 0002), so it serves it.
@@ -197,6 +200,8 @@ def session_list(filters: SessionFilters | None = None) -> QuerySet[Session]:
         sessions = sessions.filter(user_id=f.user)
     if f.platform:
         sessions = sessions.filter(platform=f.platform)
+    if f.external_key:
+        sessions = sessions.filter(external_key=f.external_key)
     if f.status == "active":
         sessions = sessions.active()
     elif f.status == "finished":
@@ -229,7 +234,9 @@ def session_list(filters: SessionFilters | None = None) -> QuerySet[Session]:
             else annotated.filter(_meta_value__isnull=False)
         )
     if f.q:
-        sessions = sessions.filter(sessions_with_text(f.q, common=f.q_common))
+        # A framework's thread or session id typed into the search box finds its session too.
+        by_key = Q(external_key=f.q) if len(f.q) <= EXTERNAL_KEY_MAX else Q(pk__in=[])
+        sessions = sessions.filter(sessions_with_text(f.q, common=f.q_common) | by_key)
     return sessions
 
 
@@ -335,6 +342,7 @@ def tool_call_list(
     fingerprint: str | None = None,
     created_after: dt.datetime | None = None,
     created_before: dt.datetime | None = None,
+    call_id: str = "",
 ) -> QuerySet[ToolCall]:
     """Tool calls matching the filters; order by `-created_at, -id`."""
     calls = ToolCall.objects.all()
@@ -342,6 +350,8 @@ def tool_call_list(
         calls = calls.filter(agent_id=agent)
     if session is not None:
         calls = calls.filter(session_id=session)
+    if call_id:
+        calls = calls.filter(call_id=call_id)
     if tool_name:
         calls = calls.filter(tool_name=tool_name)
     if is_error is not None:
@@ -587,9 +597,26 @@ def count_capped(queryset: QuerySet, *, cap: int) -> int:
     return queryset.order_by()[: cap + 1].count()
 
 
+# A checkpoint's state is shown as JSON up to this size; a larger one by its size alone.
+STATE_SHOWN_BYTES = 200_000
+
+
 def session_checkpoints(*, session: Session, limit: int = 10) -> list[Checkpoint]:
-    """The newest checkpoints of a session (data included), by `checkpoint_latest_idx`."""
-    return list(Checkpoint.objects.filter(session=session).order_by("-created_at", "-id")[:limit])
+    """The newest checkpoints of a session (data included), by `checkpoint_latest_idx`. A
+    framework checkpoint's state is read only when small (`state_size` says its size)."""
+    checkpoints = list(
+        Checkpoint.objects.filter(session=session)
+        .order_by("-created_at", "-id")
+        .defer("state")
+        .annotate(state_bytes=Length("state"))[:limit]
+    )
+    small = [c.pk for c in checkpoints if c.state_bytes and c.state_bytes <= STATE_SHOWN_BYTES]
+    states = (
+        dict(Checkpoint.objects.filter(pk__in=small).values_list("pk", "state")) if small else {}
+    )
+    for checkpoint in checkpoints:
+        checkpoint.state = states.get(checkpoint.pk)
+    return checkpoints
 
 
 def tool_call_get(*, call_id: int) -> ToolCall:

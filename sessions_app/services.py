@@ -186,10 +186,16 @@ def session_start(
     metadata: dict[str, Any] | None = None,
     id: uuid.UUID | None = None,
     created_at: dt.datetime | None = None,
+    external_key: str = "",
 ) -> Session:
-    """Start a session of `agent`, optionally with the runtime's own id and original start time."""
+    """Start a session of `agent`, optionally with the runtime's own id, its own external key
+    and original start time."""
     if id is not None and Session.objects.filter(pk=id).exists():
         raise Conflict(f"A session with id {id} already exists.", field="id")
+    if external_key and Session.objects.filter(agent=agent, external_key=external_key).exists():
+        raise Conflict(
+            f"The agent has a session with external key {external_key!r}.", field="external_key"
+        )
     now = timezone.now()
     started = created_at or now
     session = Session.objects.create(
@@ -198,12 +204,38 @@ def session_start(
         user=user,
         name=name,
         platform=platform,
+        external_key=external_key,
         metadata=metadata or {},
         created_at=started,
         last_activity_at=started,
     )
     daily_activity_add(activity_of_rows(sessions=[session]))
     return session
+
+
+def session_get_or_start(*, agent: Agent, external_key: str, **fields: Any) -> tuple[Session, bool]:
+    """The session of `agent` with `external_key`, started with `fields` if there is none yet;
+    and whether it was started. Two callers racing for a new key get the same session."""
+    if not external_key:
+        raise InvalidInput("external_key is required.", field="external_key")
+    for _ in range(2):
+        found = Session.objects.filter(agent=agent, external_key=external_key).first()
+        if found is not None:
+            if fields.get("id") is not None and fields["id"] != found.pk:
+                raise Conflict(
+                    f"External key {external_key!r} belongs to session {found.pk}.", field="id"
+                )
+            return found, False
+        try:
+            with transaction.atomic():
+                return session_start(agent=agent, external_key=external_key, **fields), True
+        except IntegrityError:
+            # Another writer started it between the look-up and the insert: read theirs.
+            continue
+        except Conflict as exc:
+            if exc.field != "external_key":
+                raise
+    raise Conflict("The session was started and removed concurrently; retry the request.")
 
 
 @transaction.atomic
@@ -774,6 +806,31 @@ def messages_delete(*, messages: Any) -> int:
             updated_at=timezone.now(),
         )
     return deleted
+
+
+@transaction.atomic
+def message_pop(*, session_id: uuid.UUID | str) -> tuple[Message, list[ToolCall]] | None:
+    """Remove a session's last message with its tool calls, as `messages_delete` does (counters
+    and rollups follow); returns what was removed, or None when the session has no message."""
+    session = _lock_session(session_id)
+    if session.message_count == 0:
+        return None
+    last = Message.objects.filter(session=session, seq=session.message_count - 1).first()
+    if last is None:  # counters out of step (rows written by hand): take the highest seq
+        last = Message.objects.filter(session=session).order_by("-seq").first()
+        if last is None:
+            return None
+    calls = list(ToolCall.objects.filter(message=last).order_by("id"))
+    messages_delete(messages=Message.objects.filter(pk=last.pk))
+    return last, calls
+
+
+@transaction.atomic
+def session_messages_clear(*, session_id: uuid.UUID | str) -> int:
+    """Remove every message of a session with its tool calls (counters and rollups follow);
+    returns how many messages went."""
+    session = _lock_session(session_id)
+    return messages_delete(messages=Message.objects.filter(session=session))
 
 
 Statement = tuple[str, list[Any]]  # SQL and its values

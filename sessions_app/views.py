@@ -59,6 +59,7 @@ from sessions_app.selectors import (
     tool_error_groups,
     tool_failure_leaders,
 )
+from sessions_app.thread_selectors import checkpoint_state_json
 
 VIEW_SESSIONS = "sessions_app.view_session"
 SESSION_PAGE = 50
@@ -225,9 +226,20 @@ def session_detail(request: HtmxHttpRequest, session_id: Any) -> HttpResponse:
     if target == "transcript-tail":
         return render_page(request, "sessions_app/session_detail.html", context, fragment="page")
     metadata, _ = pretty_json(session.metadata, limit=20_000)
-    checkpoints = session_checkpoints(session=session, limit=5)
+    checkpoints = session_checkpoints(session=session, limit=10)
     for checkpoint in checkpoints:
         checkpoint.pretty, checkpoint.cut = pretty_json(checkpoint.data, limit=20_000)
+        if checkpoint.checkpoint_id:
+            # A framework's checkpoint: its step, source and parent from its metadata, and its
+            # state as JSON where it decodes here, its size otherwise.
+            metadata = checkpoint.metadata if isinstance(checkpoint.metadata, dict) else {}
+            checkpoint.step = metadata.get("step")
+            checkpoint.source = metadata.get("source", "")
+            checkpoint.metadata_json, _ = pretty_json(checkpoint.metadata, limit=20_000)
+            state = checkpoint_state_json(checkpoint) if checkpoint.state is not None else None
+            checkpoint.state_json = None
+            if state is not None:
+                checkpoint.state_json, checkpoint.cut = pretty_json(state, limit=20_000)
     context |= {
         "metadata_json": metadata,
         "checkpoints": checkpoints,

@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import pytest
 from django.core.cache import cache
+from django.core.servers.basehttp import ThreadedWSGIServer
 from django.db import connection
 from django.test import Client
+from django.test.testcases import LiveServerThread
 
 from agents.models import User
 from tests.factories import OperatorFactory, UserFactory
+
+
+class OneRequestAtATimeServer(ThreadedWSGIServer):
+    """The live server, answering one request at a time: on SQLite its threads share the test
+    database's one in-memory connection, which concurrent requests (a LangGraph run stores
+    checkpoints in the background while its tasks write) would corrupt."""
+
+    def set_app(self, application: Any) -> None:
+        lock = threading.Lock()
+
+        def one_at_a_time(environ: Any, start_response: Any) -> Any:
+            with lock:
+                return application(environ, start_response)
+
+        super().set_app(one_at_a_time)
+
+
+if connection.vendor == "sqlite":
+    LiveServerThread.server_class = OneRequestAtATimeServer
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

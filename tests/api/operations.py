@@ -13,6 +13,7 @@ from agents.models import Agent, User
 from memories.models import Memory
 from sessions_app.models import Session, ToolCall
 from sessions_app.services import checkpoint_save
+from sessions_app.thread_services import checkpoint_put
 from tests.factories import AgentFactory, MemoryFactory, SessionFactory, UserFactory, conversation
 
 
@@ -32,6 +33,16 @@ def make_world() -> World:
     conversation(session, turns=2, failing=1)
     checkpoint_save(session_id=session.pk, type="state", data={"step": 2})
     memory = MemoryFactory(name="preferences", agent=agent, user=user)
+    checkpoint_put(
+        agent=agent,
+        thread_id="thread-1",
+        checkpoint_ns="",
+        checkpoint_id="0001",
+        parent_checkpoint_id="",
+        state_type="json",
+        state=b'{"step": 1}',
+        metadata={"source": "loop", "step": 1, "run_id": "run-1"},
+    )
     return World(agent, user, session, ToolCall.objects.get(session=session, is_error=True), memory)
 
 
@@ -49,6 +60,9 @@ class Operation:
 
     def __str__(self) -> str:
         return f"{self.method} {self.template}"
+
+
+THREAD = {"agent": "support-bot", "thread_id": "thread-1"}
 
 
 def operations(w: World) -> list[Operation]:
@@ -81,6 +95,19 @@ def operations(w: World) -> list[Operation]:
             201,
         ),
         Operation("GET", "/sessions/{session_id}/messages", f"/sessions/{s}/messages", None, 200),
+        Operation(
+            "DELETE",
+            "/sessions/{session_id}/messages/last",
+            f"/sessions/{s}/messages/last",
+            None,
+            200,
+        ),
+        Operation(
+            "DELETE", "/sessions/{session_id}/messages", f"/sessions/{s}/messages", None, 200
+        ),
+        Operation(
+            "GET", "/sessions/{session_id}/payloads", f"/sessions/{s}/payloads?last=2", None, 200
+        ),
         Operation(
             "POST",
             "/sessions/{session_id}/checkpoints",
@@ -125,6 +152,52 @@ def operations(w: World) -> list[Operation]:
         ),
         Operation("DELETE", "/memories/{memory_id}", f"/memories/{w.memory.pk}", None, 204),
         Operation("GET", "/stats", "/stats", None, 200),
+        Operation(
+            "POST",
+            "/threads/checkpoints",
+            "/threads/checkpoints",
+            {**THREAD, "checkpoint_id": "0002", "checkpoint": {"type": "json", "data": "e30="}},
+            201,
+        ),
+        Operation(
+            "POST",
+            "/threads/writes",
+            "/threads/writes",
+            {**THREAD, "checkpoint_id": "0001", "task_id": "t", "writes": []},
+            200,
+        ),
+        Operation(
+            "GET",
+            "/threads/checkpoint",
+            "/threads/checkpoint?agent=support-bot&thread_id=thread-1",
+            None,
+            200,
+        ),
+        Operation(
+            "GET", "/threads/checkpoints", "/threads/checkpoints?agent=support-bot", None, 200
+        ),
+        Operation("POST", "/threads/delete", "/threads/delete", THREAD, 200),
+        Operation(
+            "POST",
+            "/threads/delete-for-runs",
+            "/threads/delete-for-runs",
+            {"agent": "support-bot", "run_ids": ["run-1"]},
+            200,
+        ),
+        Operation(
+            "POST",
+            "/threads/copy",
+            "/threads/copy",
+            {"agent": "support-bot", "source_thread_id": "thread-1", "target_thread_id": "t2"},
+            200,
+        ),
+        Operation(
+            "POST",
+            "/threads/prune",
+            "/threads/prune",
+            {"agent": "support-bot", "thread_ids": ["thread-1"]},
+            200,
+        ),
     ]
 
 
@@ -142,6 +215,10 @@ LABELS = [
     "GET /tool-calls/{tool_call_id}", "PATCH /tool-calls/{tool_call_id}", "POST /memories",
     "GET /memories", "GET /memories/by-name", "GET /memories/{memory_id}",
     "PATCH /memories/{memory_id}", "DELETE /memories/{memory_id}", "GET /stats",
+    "POST /threads/checkpoints", "POST /threads/writes", "GET /threads/checkpoint",
+    "GET /threads/checkpoints", "POST /threads/delete", "POST /threads/delete-for-runs",
+    "POST /threads/copy", "POST /threads/prune", "DELETE /sessions/{session_id}/messages/last",
+    "DELETE /sessions/{session_id}/messages", "GET /sessions/{session_id}/payloads",
 ]  # fmt: skip
 
 

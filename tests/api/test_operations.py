@@ -12,6 +12,8 @@ from tests.api.operations import LABELS, World, make_world
 pytestmark = pytest.mark.django_db
 
 MISSING = str(uuid.uuid4())
+THREAD = {"agent": "support-bot", "thread_id": "thread-1"}
+NOBODY = {"agent": "nobody", "thread_id": "thread-1"}
 
 # label -> (method, path, body, field path named in the 422)
 INVALID = {
@@ -91,6 +93,57 @@ INVALID = {
     "PATCH /memories/{memory_id}": ("PATCH", "/memories/{m}", {"name": "new"}, "name"),
     "DELETE /memories/{memory_id}": ("DELETE", "/memories/nope", None, "memory_id"),
     "GET /stats": ("GET", "/stats?days=abc", None, "days"),
+    "POST /threads/checkpoints": (
+        "POST",
+        "/threads/checkpoints",
+        {**THREAD, "checkpoint_id": "1", "checkpoint": {"type": "json", "data": "e30"}},
+        "checkpoint.data",
+    ),
+    "DELETE /sessions/{session_id}/messages/last": (
+        "DELETE",
+        "/sessions/nope/messages/last",
+        None,
+        "session_id",
+    ),
+    "DELETE /sessions/{session_id}/messages": (
+        "DELETE",
+        "/sessions/nope/messages",
+        None,
+        "session_id",
+    ),
+    "GET /sessions/{session_id}/payloads": (
+        "GET",
+        "/sessions/{s}/payloads?last=-1",
+        None,
+        "last",
+    ),
+    "POST /threads/writes": (
+        "POST",
+        "/threads/writes",
+        {**THREAD, "checkpoint_id": "0001", "task_id": "t", "writes": [{"idx": "x"}]},
+        "writes.0.idx",
+    ),
+    "GET /threads/checkpoint": ("GET", "/threads/checkpoint?agent=support-bot", None, "thread_id"),
+    "GET /threads/checkpoints": (
+        "GET",
+        "/threads/checkpoints?agent=support-bot&metadata=[]",
+        None,
+        "metadata",
+    ),
+    "POST /threads/delete": ("POST", "/threads/delete", {"agent": "support-bot"}, "thread_id"),
+    "POST /threads/delete-for-runs": (
+        "POST",
+        "/threads/delete-for-runs",
+        {"agent": "support-bot", "run_ids": "run-1"},
+        "run_ids",
+    ),
+    "POST /threads/copy": ("POST", "/threads/copy", {**THREAD}, "source_thread_id"),
+    "POST /threads/prune": (
+        "POST",
+        "/threads/prune",
+        {"agent": "support-bot", "thread_ids": [], "strategy": "half"},
+        "strategy",
+    ),
 }
 
 # label -> (method, path, body) naming a record that does not exist
@@ -135,6 +188,37 @@ MISSING_RECORD = {
     "PATCH /memories/{memory_id}": ("PATCH", f"/memories/{MISSING}", {"content": "x"}),
     "DELETE /memories/{memory_id}": ("DELETE", f"/memories/{MISSING}", None),
     "GET /stats": ("GET", "/stats?agent=nobody", None),
+    "DELETE /sessions/{session_id}/messages/last": (
+        "DELETE",
+        f"/sessions/{MISSING}/messages/last",
+        None,
+    ),
+    "DELETE /sessions/{session_id}/messages": ("DELETE", f"/sessions/{MISSING}/messages", None),
+    "GET /sessions/{session_id}/payloads": ("GET", f"/sessions/{MISSING}/payloads", None),
+    "POST /threads/checkpoints": (
+        "POST",
+        "/threads/checkpoints",
+        {**NOBODY, "checkpoint_id": "1", "checkpoint": {"type": "json", "data": "e30="}},
+    ),
+    "POST /threads/writes": (
+        "POST",
+        "/threads/writes",
+        {**NOBODY, "checkpoint_id": "1", "task_id": "t", "writes": []},
+    ),
+    "GET /threads/checkpoint": ("GET", "/threads/checkpoint?agent=nobody&thread_id=t", None),
+    "GET /threads/checkpoints": ("GET", "/threads/checkpoints?agent=nobody", None),
+    "POST /threads/delete": ("POST", "/threads/delete", NOBODY),
+    "POST /threads/delete-for-runs": (
+        "POST",
+        "/threads/delete-for-runs",
+        {"agent": "nobody", "run_ids": []},
+    ),
+    "POST /threads/copy": (
+        "POST",
+        "/threads/copy",
+        {"agent": "support-bot", "source_thread_id": "none", "target_thread_id": "t2"},
+    ),
+    "POST /threads/prune": ("POST", "/threads/prune", {"agent": "nobody", "thread_ids": []}),
 }
 # Upserts and unfiltered lists name no record, so they cannot miss one.
 CANNOT_MISS = {"POST /users", "GET /users", "POST /agents", "GET /agents"}

@@ -390,3 +390,37 @@ def test_the_framework_pages_are_closed_and_empty(settings) -> None:
     )
     assert listed.status_code == 200
     assert listed.json() == {"items": [], "next_cursor": None}
+
+
+def test_the_langgraph_rows_replay_a_recorded_step_and_judge_it_against_postgres_saver():
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from bench import langgraph_steps
+
+    saver = InMemorySaver()
+    step = langgraph_steps.step_call(saver, "t")
+    first, second = step(), step()
+    assert second.parent_config["configurable"]["checkpoint_id"] == first.checkpoint["id"]
+    assert second.pending_writes  # the recorded task's writes, read back with it
+    ids = langgraph_steps.fill_thread(saver, "long", 30)
+    newest = langgraph_steps.list_call(saver, "long", None)()
+    deep = langgraph_steps.list_call(saver, "long", ids[20])()
+    assert [t.checkpoint["id"] for t in newest] == ids[::-1][:10]
+    assert [t.checkpoint["id"] for t in deep] == ids[:20][::-1][:10]
+
+    fast, slow = Figure(median_ms=3.0), Figure(median_ms=1.0)
+    judged = row(
+        "langgraph.step", "step", "langgraph", {"logdeck": fast, "stock": slow, "floor": slow}
+    )
+    assert judged["target"] == "<=3x PostgresSaver" and judged["meets"] is True
+    over = row(
+        "langgraph.step",
+        "step",
+        "langgraph",
+        {"logdeck": Figure(median_ms=3.1), "stock": slow, "floor": slow},
+    )
+    assert over["meets"] is False
+    listed = row(
+        "langgraph.deep", "deep", "langgraph", {"logdeck": fast, "stock": slow, "floor": slow}
+    )
+    assert listed["meets"] is None and listed["logdeck"]["queries"] is None

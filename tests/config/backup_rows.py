@@ -62,7 +62,7 @@ def add_edge_cases() -> None:
     from agents.models import Agent, User
     from agents.services import api_key_create, api_key_revoke
     from memories.models import Memory
-    from sessions_app.models import Checkpoint, Message, Session, ToolCall
+    from sessions_app.models import Checkpoint, CheckpointWrite, Message, Session, ToolCall
 
     _move_content_type_ids()
     nested = {
@@ -108,6 +108,7 @@ def add_edge_cases() -> None:
         agent=agent,
         user=None,  # a NULL foreign key
         name="",
+        external_key="thread/ü 1",  # a framework's id
         metadata={"none": None, "list": [None]},
         created_at=_at(3, 1),
         last_activity_at=_at(3, 500_000),
@@ -152,6 +153,29 @@ def add_edge_cases() -> None:
     )
     Checkpoint.objects.create(
         session=anonymous, type="", data=[{"step": None}], created_at=_at(4, 7)
+    )
+    # A framework's checkpoint: bytes that are not text, and a pending write.
+    Checkpoint.objects.create(
+        session=anonymous,
+        type="langgraph",
+        checkpoint_ns="child:1",
+        checkpoint_id="1f0c-0001",
+        parent_checkpoint_id="1f0c-0000",
+        metadata={"source": "loop", "step": 2, "parents": {}},
+        state_type="msgpack",
+        state=bytes(range(256)),
+        created_at=_at(4, 8),
+    )
+    CheckpointWrite.objects.create(
+        session=anonymous,
+        checkpoint_ns="child:1",
+        checkpoint_id="1f0c-0001",
+        task_id="task",
+        idx=-3,
+        channel="__interrupt__",
+        value_type="msgpack",
+        value=b"\x00\xff",
+        created_at=_at(4, 9),
     )
     for agent_part, user_part in ((None, None), (agent, None), (None, person), (agent, person)):
         Memory.objects.create(

@@ -1,0 +1,121 @@
+"""Reads for framework threads: a thread's checkpoints newest first, one checkpoint with its
+pending writes, and the state of a checkpoint as JSON where it decodes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import ormsgpack
+from django.db.models import Q, QuerySet
+from django.db.models.fields.json import KeyTransform
+
+from agents.models import Agent
+from config.errors import InvalidInput, NotFound
+from sessions_app.models import Checkpoint, CheckpointWrite, Session
+
+# Newest first by the framework's own ids (LangGraph's are time-ordered), then by row.
+THREAD_ORDERING = ("-checkpoint_id", "-id")
+WRITE_ORDERING = ("task_path", "task_id", "idx")
+MAX_FILTER_KEYS = 20
+
+
+def thread_checkpoints(
+    *,
+    agent: Agent,
+    thread_id: str | None,
+    checkpoint_ns: str | None = None,
+    before: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> QuerySet[Checkpoint]:
+    """The agent's framework checkpoints of one thread (or of all its threads), in one namespace
+    or all, older than `before`, whose metadata holds every key of `metadata` with its value;
+    order with `THREAD_ORDERING`."""
+    checkpoints = Checkpoint.objects.exclude(checkpoint_id="")
+    if thread_id is not None:
+        session = Session.objects.filter(agent=agent, external_key=thread_id).first()
+        if session is None:
+            return Checkpoint.objects.none()
+        checkpoints = checkpoints.filter(session=session)
+    else:
+        checkpoints = checkpoints.filter(session__agent=agent)
+    if checkpoint_ns is not None:
+        checkpoints = checkpoints.filter(checkpoint_ns=checkpoint_ns)
+    if before:
+        checkpoints = checkpoints.filter(checkpoint_id__lt=before)
+    for i, (key, value) in enumerate((metadata or {}).items()):
+        if i >= MAX_FILTER_KEYS:
+            raise InvalidInput(
+                f"A metadata filter has at most {MAX_FILTER_KEYS} keys.", field="metadata"
+            )
+        # An alias per key: a key may hold "__", which a lookup string would split on.
+        alias = f"_metadata_{i}"
+        checkpoints = checkpoints.alias(**{alias: KeyTransform(key, "metadata")})
+        checkpoints = checkpoints.filter(**{alias: value})
+    return checkpoints.select_related("session").defer("session__metadata", "session__name", "data")
+
+
+def thread_checkpoint_get(
+    *, agent: Agent, thread_id: str, checkpoint_ns: str, checkpoint_id: str | None
+) -> Checkpoint:
+    """One checkpoint of a thread's namespace, by id or the newest; `NotFound` if none."""
+    checkpoints = thread_checkpoints(agent=agent, thread_id=thread_id, checkpoint_ns=checkpoint_ns)
+    if checkpoint_id:
+        checkpoints = checkpoints.filter(checkpoint_id=checkpoint_id)
+    found = checkpoints.order_by(*THREAD_ORDERING).first()
+    if found is None:
+        where = f"checkpoint {checkpoint_id!r}" if checkpoint_id else "checkpoint"
+        raise NotFound(
+            f"Thread {thread_id!r} of agent {agent.name!r} has no {where}"
+            f" in namespace {checkpoint_ns!r}."
+        )
+    return found
+
+
+def checkpoint_writes(checkpoints: Sequence[Checkpoint]) -> dict[int, list[CheckpointWrite]]:
+    """The pending writes of each checkpoint, by checkpoint row id, in one query."""
+    writes: dict[int, list[CheckpointWrite]] = {c.pk: [] for c in checkpoints}
+    if not writes:
+        return writes
+    by_key = {(c.session_id, c.checkpoint_ns, c.checkpoint_id): c.pk for c in checkpoints}
+    of_checkpoints = Q(pk__in=[])
+    for (session_id, namespace), ids in _ids_by_namespace(checkpoints).items():
+        of_checkpoints |= Q(session_id=session_id, checkpoint_ns=namespace, checkpoint_id__in=ids)
+    rows = CheckpointWrite.objects.filter(of_checkpoints).order_by(*WRITE_ORDERING)
+    for write in rows:
+        writes[by_key[(write.session_id, write.checkpoint_ns, write.checkpoint_id)]].append(write)
+    return writes
+
+
+def _ids_by_namespace(checkpoints: Sequence[Checkpoint]) -> dict[tuple[Any, str], list[str]]:
+    grouped: dict[tuple[Any, str], list[str]] = {}
+    for c in checkpoints:
+        grouped.setdefault((c.session_id, c.checkpoint_ns), []).append(c.checkpoint_id)
+    return grouped
+
+
+def checkpoint_state_json(checkpoint: Checkpoint) -> Any | None:
+    """The checkpoint's state as JSON-ready data where its format decodes here (JSON, or
+    msgpack without extension types), else None: the console then shows its size."""
+    if checkpoint.state is None:
+        return None
+    raw = bytes(checkpoint.state)
+    if checkpoint.state_type == "json":
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return None
+    if checkpoint.state_type == "msgpack":
+        return _msgpack_json(raw)
+    return None
+
+
+def _msgpack_json(raw: bytes) -> Any | None:
+    # Extension types (a framework's own objects) do not decode without the framework.
+    try:
+        value = ormsgpack.unpackb(raw)
+        json.dumps(value)
+    except (ormsgpack.MsgpackDecodeError, TypeError, ValueError):
+        return None
+    return value
