@@ -1,11 +1,11 @@
 """The Redis cache, with this process's memory standing in while Redis cannot be reached.
 
 Everything Logdeck caches (agent configurations, the console's aggregates, read-your-writes
-marks) can be rebuilt from the database or done without, so an unreachable Redis must not fail a request:
-each call falls back to a local memory cache, Redis is tried again every few seconds, and the
-outage is logged as a warning at most once a minute, not per request. Keys deleted during the
-outage (an agent changed) are deleted from Redis again when it answers, so it serves nothing
-stale afterwards; the local copies live at most a minute.
+marks) can be rebuilt from the database or done without, so an unreachable Redis must not fail
+a request: each call falls back to a local memory cache, Redis is tried again every few
+seconds, and the outage is logged as a warning at most once a minute, not per request. Keys
+deleted during the outage (an agent changed) are deleted from Redis again when it answers, so it
+serves nothing stale afterwards; the local copies live at most a minute.
 """
 
 from __future__ import annotations
