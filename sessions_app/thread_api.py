@@ -237,7 +237,7 @@ def _metadata_filter(raw: str | None) -> dict[str, Any] | None:
         return None
     try:
         value = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested past what a filter can hold
         raise InvalidInput("metadata must be a JSON object.", field="metadata") from None
     if not isinstance(value, dict):
         raise InvalidInput("metadata must be a JSON object.", field="metadata")

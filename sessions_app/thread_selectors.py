@@ -104,7 +104,7 @@ def checkpoint_state_json(checkpoint: Checkpoint) -> Any | None:
     if checkpoint.state_type == "json":
         try:
             return json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # an agent's bytes: anything, nested any depth
             return None
     if checkpoint.state_type == "msgpack":
         return _msgpack_json(raw)
@@ -116,6 +116,6 @@ def _msgpack_json(raw: bytes) -> Any | None:
     try:
         value = ormsgpack.unpackb(raw)
         json.dumps(value)
-    except (ormsgpack.MsgpackDecodeError, TypeError, ValueError):
+    except (ormsgpack.MsgpackDecodeError, TypeError, ValueError, RecursionError):
         return None
     return value

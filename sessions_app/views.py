@@ -232,9 +232,9 @@ def session_detail(request: HtmxHttpRequest, session_id: Any) -> HttpResponse:
         if checkpoint.checkpoint_id:
             # A framework's checkpoint: its step, source and parent from its metadata, and its
             # state as JSON where it decodes here, its size otherwise.
-            metadata = checkpoint.metadata if isinstance(checkpoint.metadata, dict) else {}
-            checkpoint.step = metadata.get("step")
-            checkpoint.source = metadata.get("source", "")
+            saved = checkpoint.metadata if isinstance(checkpoint.metadata, dict) else {}
+            checkpoint.step = saved.get("step")
+            checkpoint.source = saved.get("source", "")
             checkpoint.metadata_json, _ = pretty_json(checkpoint.metadata, limit=20_000)
             state = checkpoint_state_json(checkpoint) if checkpoint.state is not None else None
             checkpoint.state_json = None

@@ -311,3 +311,25 @@ def test_it_never_fails_on_odd_metadata_filters(api: ApiClient, agent) -> None:
         )
         assert response.status_code == 200, (metadata, response.content)
         assert len(response.json()["items"]) == found, metadata
+
+
+def test_it_answers_a_metadata_filter_nested_past_any_depth_with_422(api: ApiClient, agent) -> None:
+    deep = "[" * 4000 + "]" * 4000
+    answer = api.get("/threads/checkpoints", {"agent": "graph", "metadata": '{"a": ' + deep + "}"})
+    assert_error(answer, 422, "metadata")
+
+
+def test_the_transcript_survives_a_state_nested_past_any_depth(
+    api: ApiClient, viewer_client: Client, agent
+) -> None:
+    deep = ("[" * 5000 + "]" * 5000).encode()
+    put(api, "0001", checkpoint={"type": "json", "data": b64(deep)})
+    session = Session.objects.get(external_key="thread/1")
+    session.metadata = {"team": "billing"}
+    session.save(update_fields=["metadata"])
+    page = viewer_client.get(reverse("console:session-detail", args=[session.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "10000 bytes of json" in html  # shown by its size, not decoded
+    # The session's own metadata, not the checkpoint's, in the session's panel.
+    assert "&quot;team&quot;: &quot;billing&quot;" in html
