@@ -220,6 +220,7 @@ PRUNED = (
     "sessions_app.Message",
     "sessions_app.ToolCall",
     "sessions_app.Checkpoint",
+    "sessions_app.CheckpointWrite",
     "memories.Memory",
 )
 

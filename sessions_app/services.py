@@ -26,6 +26,7 @@ from config.metrics import ingestion_recorded
 from sessions_app.fingerprints import error_fingerprint
 from sessions_app.models import (
     Checkpoint,
+    CheckpointWrite,
     ContentType,
     DailyActivity,
     ErrorGroupDay,
@@ -1099,6 +1100,7 @@ def sessions_prune_counts(sessions: QuerySet[Session]) -> Counter[str]:
             "sessions_app.Message": totals["messages"] or 0,
             "sessions_app.ToolCall": totals["tool_calls"] or 0,
             "sessions_app.Checkpoint": Checkpoint.objects.filter(session__in=ids).count(),
+            "sessions_app.CheckpointWrite": CheckpointWrite.objects.filter(session__in=ids).count(),
             "memories.Memory": memories.filter(session__in=ids).count(),
             UNLINKED_MEMORIES: memories.filter(source_session__in=ids).count(),
         }

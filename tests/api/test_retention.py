@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from memories.models import Memory
 from sessions_app.models import (
+    CheckpointWrite,
     DailyActivity,
     ErrorGroupDay,
     Message,
@@ -54,10 +55,23 @@ def test_it_counts_without_deleting_on_a_dry_run(api: ApiClient, sessions):
         "message": 8,
         "toolcall": 4,
         "checkpoint": 0,
+        "checkpointwrite": 0,
         "memory": 2,
     }
     assert body["unlinked"] == {"memory": 2}
     assert Session.objects.count() == 4
+
+
+def test_it_counts_a_framework_threads_pending_writes(api: ApiClient, sessions):
+    for idx in range(3):
+        CheckpointWrite.objects.create(
+            session=sessions["old"], checkpoint_id="c1", task_id="t", idx=idx, channel="x"
+        )
+    dry = api.post("/sessions/prune", {"older_than_days": 90, "dry_run": True}).json()
+    assert dry["deleted"]["checkpointwrite"] == 3
+    done = api.post("/sessions/prune", {"older_than_days": 90}).json()
+    assert done["deleted"]["checkpointwrite"] == 3
+    assert not CheckpointWrite.objects.exists()
 
 
 def test_it_deletes_old_finished_sessions_in_batches_and_keeps_the_rollups_exact(

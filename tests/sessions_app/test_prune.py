@@ -59,8 +59,8 @@ def test_it_deletes_old_finished_sessions_with_everything_under_them(sessions):
         assert model.objects.filter(session__in=kept).exists()
     # 3 + 2 turns of user + assistant messages, one tool call per turn, one checkpoint each.
     assert output.startswith(
-        "Deleted 2 sessions, 10 messages, 5 tool calls, 2 checkpoints, 2 session memories, "
-        "0 memories of other scopes kept without their source session"
+        "Deleted 2 sessions, 10 messages, 5 tool calls, 2 checkpoints, 0 pending writes, "
+        "2 session memories, 0 memories of other scopes kept without their source session"
     )
 
 

@@ -34,6 +34,7 @@ REPORTED = (
     ("sessions_app.Message", "messages"),
     ("sessions_app.ToolCall", "tool calls"),
     ("sessions_app.Checkpoint", "checkpoints"),
+    ("sessions_app.CheckpointWrite", "pending writes"),
     ("memories.Memory", "session memories"),
     (UNLINKED_MEMORIES, "memories of other scopes kept without their source session"),
 )
