@@ -12,7 +12,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -129,13 +129,15 @@ class UserAdmin(BigTableAdmin, DjangoUserAdmin):
     actions = ("revoke_api_keys",)
     revoke_keys_template = "admin/agents/user/revoke_keys.html"
 
-    # Who may do what to people. Only a superuser sees a superuser, changes or deletes an
+    # Who may do what to people. Only a superuser sees other operators, changes or deletes an
     # operator, sets flags, groups and permissions, or sets another person's password. Editors
     # add, change and delete end users; their own password they change at /admin/password_change/.
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         users = super().get_queryset(request)
-        return users if request.user.is_superuser else users.exclude(is_superuser=True)
+        if request.user.is_superuser:
+            return users
+        return users.filter(Q(is_staff=False, is_superuser=False) | Q(pk=request.user.pk))
 
     def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
         if obj is not None and obj.is_operator and not request.user.is_superuser:

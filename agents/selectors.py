@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -64,7 +64,9 @@ def agent_config(*, name: str) -> dict[str, Any]:
     key = agent_cache_key(name)
     config = cache.get(key)
     if config is None:
-        agent = Agent.objects.filter(name=name).first()
+        # From the primary: a replica behind would put the old configuration back in the cache
+        # right after a change dropped it, for the cache's whole lifetime.
+        agent = Agent.objects.using(DEFAULT_DB_ALIAS).filter(name=name).first()
         if agent is None:
             raise NotFound(f"No agent {name!r}.")
         config = {

@@ -27,16 +27,30 @@ from django.http import HttpRequest, HttpResponse
 
 logger = logging.getLogger(__name__)
 
-# Off by default: only the middleware lets a request's reads onto a replica.
-_replica_reads: ContextVar[bool] = ContextVar("replica_reads", default=False)
+
+@dataclass
+class _Reads:
+    """A request let onto a replica, and the one replica its reads use once chosen, so that one
+    answer never mixes replicas at different points of replay."""
+
+    alias: str | None = None
+    chosen: bool = False
+
+
+# None by default: only the middleware lets a request's reads onto a replica.
+_replica_reads: ContextVar[_Reads | None] = ContextVar("replica_reads", default=None)
 
 # Who may do what is read where it is changed, so a revoked key or a demotion holds at once.
 PRIMARY_ONLY_APPS = {"auth", "sessions", "axes", "contenttypes", "admin"}
 PRIMARY_ONLY_MODELS = {"agents.user", "agents.apikey", "agents.apikeyfailure"}
 
-# Replay lag in seconds: zero when everything received is replayed (an idle primary is no lag).
+# Replay lag in seconds: zero when everything received is replayed (an idle primary is no lag);
+# NULL when the replica receives nothing from the primary, as then it cannot know how far behind
+# it falls (reading pg_stat_wal_receiver's status needs a superuser or pg_read_all_stats).
 LAG_SQL = (
-    "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
+    "SELECT CASE "
+    "WHEN NOT EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming') THEN NULL "
+    "WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
     "ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) END"
 )
 
@@ -44,7 +58,7 @@ LAG_SQL = (
 @dataclass
 class ReplicaState:
     alias: str
-    lag: float | None  # None: unreachable
+    lag: float | None  # None: unreachable, or not streaming from the primary
     error: str
     checked_at: float
 
@@ -61,15 +75,19 @@ def replica_aliases() -> list[str]:
 
 
 def replica_check(alias: str) -> ReplicaState:
-    """Read `alias`'s replay lag now; an unreachable replica has none."""
+    """Read `alias`'s replay lag now; a replica unreachable or not streaming has none."""
     try:
         with connections[alias].cursor() as cursor:
             cursor.execute(LAG_SQL)
-            lag = float(cursor.fetchone()[0])
-        state = ReplicaState(alias, lag, "", time.monotonic())
+            lag = cursor.fetchone()[0]
+        if lag is None:
+            state = ReplicaState(alias, None, "not streaming from the primary", time.monotonic())
+        else:
+            state = ReplicaState(alias, float(lag), "", time.monotonic())
     except Exception as exc:  # any failure means: not this replica, for now
         connections[alias].close()
-        state = ReplicaState(alias, None, str(exc).strip().splitlines()[0], time.monotonic())
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        state = ReplicaState(alias, None, f"unreachable: {reason}", time.monotonic())
     previous = _states.get(alias)
     if previous is None or previous.usable != state.usable:
         logger.warning(
@@ -83,7 +101,7 @@ def replica_check(alias: str) -> ReplicaState:
 
 def _why(state: ReplicaState) -> str:
     if state.lag is None:
-        return f"unreachable ({state.error})"
+        return state.error
     return f"lag {state.lag:.2f} s over {settings.REPLICA_MAX_LAG_SECONDS} s"
 
 
@@ -121,14 +139,17 @@ class ReplicaRouter:
     """Reads on a replica only where the middleware allowed it; everything else on the primary."""
 
     def db_for_read(self, model: type[Model], **hints: Any) -> str:
+        reads = _replica_reads.get()
         opts = model._meta
         if (
-            not _replica_reads.get()
+            reads is None
             or opts.app_label in PRIMARY_ONLY_APPS
             or opts.label_lower in PRIMARY_ONLY_MODELS
         ):
             return DEFAULT_DB_ALIAS
-        return replica_for_reads() or DEFAULT_DB_ALIAS
+        if not reads.chosen:
+            reads.alias, reads.chosen = replica_for_reads(), True
+        return reads.alias or DEFAULT_DB_ALIAS
 
     def db_for_write(self, model: type[Model], **hints: Any) -> str:
         return DEFAULT_DB_ALIAS
@@ -170,7 +191,7 @@ class ReadYourWritesMiddleware:
         if allowed:
             key = _writer_key(request)
             allowed = key is None or cache.get(key) is None
-        token = _replica_reads.set(allowed)
+        token = _replica_reads.set(_Reads() if allowed else None)
         try:
             response = self.get_response(request)
         finally:

@@ -213,7 +213,19 @@ def test_it_lets_only_a_superuser_change_groups_flags_and_passwords_of_operators
         elif actor == "superuser":
             assert (answer, password_page, promoted) == (302, 200, True)
         else:
-            assert (answer, password_page, promoted) == (REFUSED, REFUSED, False), actor
+            # The viewer changes nothing; to the editor another operator is not even shown.
+            shown = REFUSED if actor == "viewer" else GONE
+            assert (answer, password_page, promoted) == (shown, REFUSED, False), actor
+
+
+def test_it_shows_non_superusers_end_users_and_themselves_only(cast: Cast) -> None:
+    person = UserFactory(email="customer@example.com")
+    for actor in ("viewer", "editor"):
+        listed = cast.client(actor).get("/admin/agents/user/").content.decode()
+        assert person.email in listed and cast.people[actor].email in listed
+        # (The demoted operator, no longer staff, is an end user like any other now.)
+        others = [p for name, p in cast.people.items() if name not in (actor, "demoted")]
+        assert not any(other.email in listed for other in others), actor
 
 
 def test_it_hides_superusers_from_everyone_else(cast: Cast) -> None:
@@ -269,7 +281,9 @@ def test_it_lets_editors_edit_end_users_but_not_delete_operators(cast: Cast) -> 
         # Only a superuser may make staff of anyone.
         assert person_now.is_staff == (actor == "superuser"), actor
         if actor == "editor":
-            assert (deleted, bulk, viewer_kept) == (REFUSED, REFUSED, True)
+            # The viewer is not in the editor's list: the page answers "no such user", and the
+            # action finds nothing of the selection to delete.
+            assert (deleted, bulk, viewer_kept) == (GONE, 302, True)
         else:
             assert viewer_kept is False
 

@@ -84,7 +84,7 @@ class Command(BaseCommand):
         for state in replica_states():
             where = _describe(connections[state.alias])
             if state.lag is None:
-                verdict = self.style.WARNING(f"unreachable, skipped ({state.error})")
+                verdict = self.style.WARNING(f"skipped ({state.error})")
             elif state.usable:
                 verdict = f"lag {state.lag:.2f} s, serving reads"
             else:
