@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Max, Q, TextField
+from django.db.models import Exists, OuterRef, Subquery, TextField
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 
@@ -145,18 +145,19 @@ def checkpoint_writes_put(
 
 
 def _deleted(checkpoints: Any) -> dict[str, int]:
-    """Delete `checkpoints` with their pending writes; how many of each went."""
-    keys = list(checkpoints.values_list("pk", "session_id", "checkpoint_ns", "checkpoint_id"))
-    if not keys:
-        return {"checkpoints": 0, "writes": 0}
-    by_namespace: dict[tuple[Any, str], list[str]] = {}
-    for _pk, session_id, namespace, checkpoint_id in keys:
-        by_namespace.setdefault((session_id, namespace), []).append(checkpoint_id)
-    of_checkpoints = Q(pk__in=[])
-    for (session_id, namespace), ids in by_namespace.items():
-        of_checkpoints |= Q(session_id=session_id, checkpoint_ns=namespace, checkpoint_id__in=ids)
-    writes, _ = CheckpointWrite.objects.filter(of_checkpoints).delete()
-    deleted, _ = Checkpoint.objects.filter(pk__in=[pk for pk, *_ in keys]).delete()
+    """Delete `checkpoints` (a queryset) with their pending writes; how many of each went.
+    Both deletes select by subquery, so no list of ids grows with the thread."""
+    of_checkpoint = checkpoints.filter(
+        session_id=OuterRef("session_id"),
+        checkpoint_ns=OuterRef("checkpoint_ns"),
+        checkpoint_id=OuterRef("checkpoint_id"),
+    )
+    writes, _ = (
+        CheckpointWrite.objects.filter(session__in=checkpoints.values("session_id"))
+        .filter(Exists(of_checkpoint))
+        .delete()
+    )
+    deleted, _ = Checkpoint.objects.filter(pk__in=checkpoints.values("pk")).delete()
     return {"checkpoints": deleted, "writes": writes}
 
 
@@ -185,9 +186,7 @@ def checkpoints_delete_for_runs(*, agent: Agent, run_ids: Sequence[str]) -> dict
         .alias(run_id=Cast(KT("metadata__run_id"), output_field=TextField()))
         .filter(run_id__in=[str(run_id) for run_id in run_ids])
     )
-    return _deleted(
-        Checkpoint.objects.filter(pk__in=list(checkpoints.values_list("pk", flat=True)))
-    )
+    return _deleted(checkpoints)
 
 
 @transaction.atomic
@@ -249,24 +248,19 @@ def threads_prune(
         raise InvalidInput(
             f"strategy must be one of {', '.join(PRUNE_STRATEGIES)}.", field="strategy"
         )
-    sessions = list(
-        Session.objects.filter(agent=agent, external_key__in=list(thread_ids)).values_list(
-            "pk", flat=True
-        )
+    sessions = Session.objects.filter(agent=agent, external_key__in=list(thread_ids))
+    checkpoints = Checkpoint.objects.filter(session__in=sessions.values("pk")).exclude(
+        checkpoint_id=""
     )
-    if not sessions:
-        return {"checkpoints": 0, "writes": 0}
-    checkpoints = Checkpoint.objects.filter(session__in=sessions).exclude(checkpoint_id="")
     if strategy == "keep_latest":
-        latest = checkpoints.values("session", "checkpoint_ns").annotate(last=Max("checkpoint_id"))
-        keep = Q()
-        for row in latest:
-            keep |= Q(
-                session=row["session"],
-                checkpoint_ns=row["checkpoint_ns"],
-                checkpoint_id=row["last"],
+        # Each namespace's newest checkpoint stays (ids sort by time, as LangGraph makes them).
+        newest = (
+            Checkpoint.objects.filter(
+                session=OuterRef("session"), checkpoint_ns=OuterRef("checkpoint_ns")
             )
-        checkpoints = checkpoints.exclude(keep)
-    return _deleted(
-        Checkpoint.objects.filter(pk__in=list(checkpoints.values_list("pk", flat=True)))
-    )
+            .exclude(checkpoint_id="")
+            .order_by("-checkpoint_id")
+            .values("checkpoint_id")[:1]
+        )
+        checkpoints = checkpoints.exclude(checkpoint_id=Subquery(newest))
+    return _deleted(checkpoints)
