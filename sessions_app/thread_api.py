@@ -195,13 +195,13 @@ class CopyIn(InputSchema):
     target_thread_id: ThreadId
 
 
-class PruneIn(InputSchema):
+class ThreadsPruneIn(InputSchema):
     agent: AgentRef
     thread_ids: list[ThreadId] = Field(max_length=10_000)
     strategy: Literal["keep_latest", "delete"] = "keep_latest"
 
 
-assert set(PruneIn.model_fields["strategy"].annotation.__args__) == set(PRUNE_STRATEGIES)
+assert set(ThreadsPruneIn.model_fields["strategy"].annotation.__args__) == set(PRUNE_STRATEGIES)
 
 
 class ThreadChangeOut(Schema):
@@ -376,7 +376,7 @@ def thread_copy_op(request: HttpRequest, payload: CopyIn) -> dict[str, int]:
     auth=WRITE_AUTH,
     summary="Prune threads: keep the newest checkpoint per namespace, or delete them all",
 )
-def threads_prune_op(request: HttpRequest, payload: PruneIn) -> dict[str, int]:
+def threads_prune_op(request: HttpRequest, payload: ThreadsPruneIn) -> dict[str, int]:
     return threads_prune(
         agent=agent_get(ref=payload.agent),
         thread_ids=payload.thread_ids,

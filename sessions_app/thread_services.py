@@ -193,10 +193,9 @@ def checkpoints_delete_for_runs(*, agent: Agent, run_ids: Sequence[str]) -> dict
 def thread_copy(*, agent: Agent, source_thread_id: str, target_thread_id: str) -> dict[str, int]:
     """Copy every checkpoint of a thread, with its writes, to another thread of the agent
     (started if new). Checkpoints the target already has under the same id are kept as they
-    are. Returns how many checkpoints and writes were copied."""
+    are, so copying a thread onto itself copies nothing. Returns how many checkpoints and
+    writes were copied."""
     source = thread_session(agent=agent, thread_id=source_thread_id)
-    if source_thread_id == target_thread_id:
-        raise InvalidInput("A thread cannot be copied onto itself.", field="target_thread_id")
     target, _started = session_get_or_start(agent=agent, external_key=target_thread_id)
     originals = list(Checkpoint.objects.of_thread(source).order_by("checkpoint_id", "id"))
     taken = set(Checkpoint.objects.of_thread(target).values_list("checkpoint_ns", "checkpoint_id"))

@@ -29,6 +29,20 @@ def test_it_serves_a_schema_that_validates_as_openapi_3(api: ApiClient):
     validate(schema)
 
 
+def test_it_names_every_body_schema_once():
+    # Ninja names a component by its class name: two classes of one name would publish one
+    # operation's body under the other's (the sessions' and the threads' prune once did).
+    schema = _schema()
+
+    def body(path: str) -> set[str]:
+        ref = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        name = ref["schema"]["$ref"].rsplit("/", 1)[1]
+        return set(schema["components"]["schemas"][name]["properties"])
+
+    assert "older_than_days" in body("/api/v1/sessions/prune")
+    assert "thread_ids" in body("/api/v1/threads/prune")
+
+
 def test_it_tests_every_operation_in_the_schema():
     in_schema = {
         f"{method.upper()} {path.removeprefix('/api/v1')}"

@@ -215,6 +215,12 @@ def test_it_deletes_prunes_and_copies_threads_keeping_the_sessions(api: ApiClien
         {"agent": "graph", "source_thread_id": "thread/1", "target_thread_id": "thread/2"},
     )
     assert copied.json() == {"checkpoints": 3, "writes": 0}
+    onto_itself = api.post(
+        "/threads/copy",
+        {"agent": "graph", "source_thread_id": "thread/1", "target_thread_id": "thread/1"},
+    )
+    assert onto_itself.status_code == 200
+    assert onto_itself.json() == {"checkpoints": 0, "writes": 0}  # all there already
     runs = api.post("/threads/delete-for-runs", {"agent": "graph", "run_ids": ["run-0"]})
     assert runs.json() == {"checkpoints": 2, "writes": 0}  # one in each thread
     pruned = api.post("/threads/prune", {"agent": "graph", "thread_ids": ["thread/2"]})
