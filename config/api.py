@@ -24,6 +24,7 @@ from config.api_auth import READ_AUTH, docs_access
 from config.api_schemas import (
     JSON_COMPONENT,
     JSON_VALUE_SCHEMA,
+    NAME_PATTERN,
     NO_NUL,
     json_schema_marks_resolved,
 )
@@ -175,10 +176,11 @@ def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 def _field_message(error: dict[str, Any]) -> str:
-    if error.get("type") == "string_pattern_mismatch" and (
-        error.get("ctx", {}).get("pattern") == NO_NUL
-    ):
+    pattern = error.get("ctx", {}).get("pattern")
+    if error.get("type") == "string_pattern_mismatch" and pattern == NO_NUL:
         return "Text may not contain the NUL character (\\u0000)."
+    if error.get("type") == "string_pattern_mismatch" and pattern == NAME_PATTERN:
+        return "A name needs a character other than spaces, and no NUL character (\\u0000)."
     message = str(error.get("msg", "Invalid value."))
     return message.removeprefix("Value error, ")
 

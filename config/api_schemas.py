@@ -42,7 +42,12 @@ def text(max_length: int | None = None, *, min_length: int = 0) -> Any:
 
 
 Text = text()
-Name = text(200, min_length=1)
+# What Python's str.strip() removes (the services strip names), spelled so that Python, the
+# validator's regex engine and JSON Schema's ECMA-262 all read it alike.
+PYTHON_SPACE = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# A name: no NUL, and at least one character that stripping leaves.
+NAME_PATTERN = rf"^[^\x00]*[^\x00{PYTHON_SPACE}][^\x00]*$"
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=NAME_PATTERN)]
 
 
 def _json_integer(value: Any) -> Any:

@@ -156,3 +156,22 @@ def test_it_refuses_what_its_time_schema_refuses_and_takes_the_rest(api: ApiClie
         assert not re.search(unstorable, taken)
         response = api.post("/sessions", {"agent": "support-bot", "created_at": taken})
         assert response.status_code == 201, (taken, response.content)
+
+
+def test_it_publishes_a_name_pattern_that_refuses_what_the_services_strip_away():
+    import re
+
+    from config.api_schemas import NAME_PATTERN
+
+    spaces = [chr(c) for c in range(0x10000) if chr(c).isspace()]
+    for space in spaces:
+        assert re.fullmatch(NAME_PATTERN, space * 3) is None, hex(ord(space))
+        assert re.fullmatch(NAME_PATTERN, f"{space}bot{space}"), hex(ord(space))
+    assert re.fullmatch(NAME_PATTERN, "bot\x00") is None
+
+
+def test_it_refuses_a_name_of_spaces_alone_by_the_schema(api: ApiClient):
+    for name in ("\x85", " \u3000 ", "\x1c"):
+        refused = assert_error(api.post("/agents", {"name": name}), 422, "name")
+        assert "other than spaces" in refused["fields"][0]["message"]
+    assert api.post("/agents", {"name": "\x85bot"}).status_code == 201
