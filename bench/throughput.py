@@ -396,7 +396,12 @@ def line_count(path: Path) -> int:
 # dumpdata's lines start the same way; reading these few bytes beats parsing a million lines.
 _MODEL = re.compile(rb'^\{"model": "([\w.]+)","pk": ("[0-9a-f-]{36}")?')
 _FIRST_FIELD_SESSION = re.compile(rb'"fields": \{"session": ("[0-9a-f-]{36}")')
-_UNDER_SESSION = {b"sessions_app.message", b"sessions_app.toolcall", b"sessions_app.checkpoint"}
+_UNDER_SESSION = {
+    b"sessions_app.message",
+    b"sessions_app.toolcall",
+    b"sessions_app.checkpoint",
+    b"sessions_app.checkpointwrite",
+}
 
 
 def _model_of(line: bytes) -> tuple[bytes, bytes | None]:
