@@ -72,7 +72,8 @@ def measure(url: str, args: argparse.Namespace) -> int:
     db = psycopg.connect(url, autocommit=True)
     oldest = db.execute("SELECT min(finished_at) FROM sessions_app_session").fetchone()[0]
     cutoff = oldest + dt.timedelta(days=30)
-    days = (dt.datetime.now(dt.UTC) - cutoff).days
+    # prune counts in whole days, at least one (a small dataset's sessions may all be recent).
+    days = max(1, (dt.datetime.now(dt.UTC) - cutoff).days)
     doomed = db.execute(
         "SELECT count(*), coalesce(sum(message_count), 0) FROM sessions_app_session "
         "WHERE finished_at < now() - make_interval(days => %s)",
@@ -148,7 +149,7 @@ def _run(db, env, base, headers, days, args) -> int:
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
         text=True,
     )
     while prune.poll() is None:
