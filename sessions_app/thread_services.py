@@ -189,6 +189,16 @@ def checkpoints_delete_for_runs(*, agent: Agent, run_ids: Sequence[str]) -> dict
     return _deleted(checkpoints)
 
 
+def _copied_to[R: (Checkpoint, CheckpointWrite)](row: R, session: Session) -> R:
+    """`row` as a new row of `session`: every stored field but its id and its session."""
+    fields = {
+        field.attname: getattr(row, field.attname)
+        for field in row._meta.concrete_fields
+        if not field.primary_key and field.name != "session"
+    }
+    return type(row)(session=session, **fields)
+
+
 @transaction.atomic
 def thread_copy(*, agent: Agent, source_thread_id: str, target_thread_id: str) -> dict[str, int]:
     """Copy every checkpoint of a thread, with its writes, to another thread of the agent
@@ -200,38 +210,16 @@ def thread_copy(*, agent: Agent, source_thread_id: str, target_thread_id: str) -
     originals = list(Checkpoint.objects.of_thread(source).order_by("checkpoint_id", "id"))
     taken = set(Checkpoint.objects.of_thread(target).values_list("checkpoint_ns", "checkpoint_id"))
     copies = [
-        Checkpoint(
-            session=target,
-            type=original.type,
-            data=original.data,
-            created_at=original.created_at,
-            checkpoint_ns=original.checkpoint_ns,
-            checkpoint_id=original.checkpoint_id,
-            parent_checkpoint_id=original.parent_checkpoint_id,
-            metadata=original.metadata,
-            state_type=original.state_type,
-            state=original.state,
-        )
+        _copied_to(original, target)
         for original in originals
         if (original.checkpoint_ns, original.checkpoint_id) not in taken
     ]
     Checkpoint.objects.bulk_create(copies)
     copied = {(c.checkpoint_ns, c.checkpoint_id) for c in copies}
     writes = [
-        CheckpointWrite(
-            session=target,
-            checkpoint_ns=w.checkpoint_ns,
-            checkpoint_id=w.checkpoint_id,
-            task_id=w.task_id,
-            task_path=w.task_path,
-            idx=w.idx,
-            channel=w.channel,
-            value_type=w.value_type,
-            value=w.value,
-            created_at=w.created_at,
-        )
-        for w in CheckpointWrite.objects.filter(session=source).order_by("pk")
-        if (w.checkpoint_ns, w.checkpoint_id) in copied
+        _copied_to(write, target)
+        for write in CheckpointWrite.objects.filter(session=source).order_by("pk")
+        if (write.checkpoint_ns, write.checkpoint_id) in copied
     ]
     CheckpointWrite.objects.bulk_create(writes)
     return {"checkpoints": len(copies), "writes": len(writes)}
