@@ -212,6 +212,7 @@ def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
 
         lg = langgraph_steps.measure(url, write_key, warmup=args.warmup, repeat=args.repeat)
         for key, title in (
+            ("framework", "langgraph: three empty API calls over HTTP"),
             ("step", "langgraph: one step (put + put_writes + get_tuple)"),
             ("newest", "langgraph: list 10 newest of a 10,000-checkpoint thread"),
             ("deep", "langgraph: list 10 from the 100th oldest of 10,000"),

@@ -180,6 +180,16 @@ if DATABASE_URL:
 if DATABASE_URL and _db["ENGINE"] == "django.db.backends.postgresql":
     # A PostgreSQL that does not answer is a 503 within seconds, not a worker held for long.
     _db.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT", 2)
+    # Values bound server-side: bytes and long texts go as they are, not spelled out in the SQL
+    # and parsed again. psycopg prepares no statement on its own (a prepared statement's generic
+    # plan cannot use a partial index whose condition became a parameter), only those Logdeck
+    # asks it to (config.database.prepared_cursor: the API key's look-up).
+    _binding = (
+        {"server_side_binding": True, "prepare_threshold": 2**31 - 1}
+        if env_bool("DATABASE_SERVER_SIDE_BINDING", True)
+        else {}
+    )
+    _db["OPTIONS"].update(_binding)
     if env_bool("DATABASE_POOL", True):
         from config.database import pool_check
 
@@ -213,7 +223,10 @@ if DATABASE_URL and _db["ENGINE"] == "django.db.backends.postgresql":
             raise ImproperlyConfigured("DATABASE_REPLICA_URLS must hold postgres:// URLs.")
         _replica["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60)
         _replica["CONN_HEALTH_CHECKS"] = True
-        _replica["OPTIONS"] = {"connect_timeout": env_int("REPLICA_CONNECT_TIMEOUT", 2)}
+        _replica["OPTIONS"] = {
+            "connect_timeout": env_int("REPLICA_CONNECT_TIMEOUT", 2),
+            **_binding,
+        }
         _replica["TEST"] = {"MIRROR": "default"}
         DATABASES[f"replica{_n}"] = _replica
     if len(DATABASES) > 1:
