@@ -389,6 +389,19 @@ API_TRUSTED_PROXIES = env_list("API_TRUSTED_PROXIES")
 # Every line carries the request id; LOG_FORMAT=json makes each one a JSON object. One line per
 # request at INFO (logger "logdeck.request", REQUEST_LOG_LEVEL=WARNING keeps only the 5xx).
 LOG_FORMAT = env_str("LOG_FORMAT", "text").strip().lower()
+
+
+def _log_level(name: str, default: str) -> str:
+    # In any case, as gunicorn takes LOG_LEVEL too (`make serve`).
+    level = (env_str(name, "").strip() or default).upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ImproperlyConfigured(
+            f"{name}={level.lower()!r} is not a log level: use debug, info, warning, error or "
+            "critical."
+        )
+    return level
+
+
 if LOG_FORMAT not in {"text", "json"}:
     raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is not a log format: use text or json.")
 LOGGING = {
@@ -406,8 +419,8 @@ LOGGING = {
             "filters": ["request_id"],
         }
     },
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
-    "loggers": {"logdeck.request": {"level": env_str("REQUEST_LOG_LEVEL", "INFO")}},
+    "root": {"handlers": ["console"], "level": _log_level("LOG_LEVEL", "WARNING")},
+    "loggers": {"logdeck.request": {"level": _log_level("REQUEST_LOG_LEVEL", "INFO")}},
 }
 # Prometheus metrics at /metrics, only with `Authorization: Bearer <METRICS_TOKEN>`.
 METRICS_TOKEN = env_str("METRICS_TOKEN")
