@@ -321,7 +321,7 @@ def checkpoint_get_op(request: HttpRequest, query: Query[CheckpointGetQuery]) ->
 )
 def checkpoint_list_op(request: HttpRequest, query: Query[CheckpointListQuery]) -> dict[str, Any]:
     checkpoints = thread_checkpoints(
-        agent=agent_get(ref=query.agent),
+        agent=query.agent,
         thread_id=query.thread_id,
         checkpoint_ns=query.checkpoint_ns,
         before=query.before,

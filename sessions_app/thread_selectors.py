@@ -11,7 +11,6 @@ import ormsgpack
 from django.db.models import Q, QuerySet
 from django.db.models.fields.json import KeyTransform
 
-from agents.models import Agent
 from agents.selectors import agent_get, agent_lookup
 from config.errors import InvalidInput, NotFound
 from sessions_app.models import Checkpoint, CheckpointWrite, Session
@@ -42,25 +41,34 @@ def thread_session_find(*, agent: int | str, thread_id: str) -> Session | None:
     return Session.objects.select_related("agent").filter(external_key=thread_id, **lookup).first()
 
 
+def thread_session_get(*, agent: int | str, thread_id: str) -> Session | None:
+    """As `thread_session_find`, but `NotFound` if there is no such agent."""
+    session = thread_session_find(agent=agent, thread_id=thread_id)
+    if session is None:
+        # A new thread, an unknown agent (404), or a name of digits (agent_get's rule).
+        session = Session.objects.filter(agent=agent_get(ref=agent), external_key=thread_id).first()
+    return session
+
+
 def thread_checkpoints(
     *,
-    agent: Agent,
+    agent: int | str,
     thread_id: str | None,
     checkpoint_ns: str | None = None,
     before: str | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> QuerySet[Checkpoint]:
-    """The agent's framework checkpoints of one thread (or of all its threads), in one namespace
-    or all, older than `before`, whose metadata holds every key of `metadata` with its value;
-    order with `thread_ordering`."""
+    """The framework checkpoints of agent `agent` (its id or name; `NotFound` if there is none)
+    of one thread (or of all its threads), in one namespace or all, older than `before`, whose
+    metadata holds every key of `metadata` with its value; order with `thread_ordering`."""
     checkpoints = Checkpoint.objects.exclude(checkpoint_id="")
     if thread_id is not None:
-        session = Session.objects.filter(agent=agent, external_key=thread_id).first()
+        session = thread_session_get(agent=agent, thread_id=thread_id)
         if session is None:
             return Checkpoint.objects.none()
         checkpoints = checkpoints.filter(session=session)
     else:
-        checkpoints = checkpoints.filter(session__agent=agent)
+        checkpoints = checkpoints.filter(session__agent=agent_get(ref=agent))
     if checkpoint_ns is not None:
         checkpoints = checkpoints.filter(checkpoint_ns=checkpoint_ns)
     if before:
@@ -82,10 +90,7 @@ def thread_checkpoint_get(
 ) -> Checkpoint:
     """One checkpoint of a thread's namespace, by id or the newest; `NotFound` if none, or if
     there is no such agent."""
-    session = thread_session_find(agent=agent, thread_id=thread_id)
-    if session is None:
-        # A new thread, an unknown agent (404), or a name of digits (agent_get's rule).
-        session = Session.objects.filter(agent=agent_get(ref=agent), external_key=thread_id).first()
+    session = thread_session_get(agent=agent, thread_id=thread_id)
     found = None
     if session is not None:
         checkpoints = Checkpoint.objects.filter(session=session, checkpoint_ns=checkpoint_ns)
