@@ -39,7 +39,6 @@ from django.utils import timezone
 
 from config.admin_paging import planner_row_estimate
 from config.api_schemas import INT32_MAX
-from config.database import client_binding_cursor
 from config.errors import InvalidInput, NotFound
 from config.keyset import Page, encode_cursor
 from sessions_app.models import (
@@ -109,9 +108,7 @@ def text_is_common(q: str) -> bool:
     if not q or connection.vendor != "postgresql":
         return False
     total = planner_row_estimate(Message, connection.alias)
-    # Bound client-side, the words are in the statement the planner estimates; a parameter
-    # bound server-side would get the estimate of any word.
-    with client_binding_cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(
             f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {Message._meta.db_table} WHERE {_FTS_MATCH}", [q]
         )
