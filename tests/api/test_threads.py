@@ -174,7 +174,7 @@ def test_it_lists_a_thread_newest_first_by_keyset_with_filters(
     seen: list[str] = []
     cursor = None
     while True:
-        with django_assert_max_num_queries(5):  # key, agent, session, the page, its writes
+        with django_assert_max_num_queries(4):  # key, the thread, the page, its writes
             page = api.get(
                 "/threads/checkpoints", {**query, "cursor": cursor} if cursor else query
             ).json()
@@ -339,3 +339,21 @@ def test_the_transcript_survives_a_state_nested_past_any_depth(
     assert "10000 bytes of json" in html  # shown by its size, not decoded
     # The session's own metadata, not the checkpoint's, in the session's panel.
     assert "&quot;team&quot;: &quot;billing&quot;" in html
+
+
+def test_a_step_runs_a_fixed_number_of_queries(api: ApiClient, agent, django_assert_num_queries):
+    """put, put_writes and get_tuple on a thread that exists: the key and the thread (with its
+    agent) in a query each, then the insert, or the checkpoint and its writes."""
+    assert put(api, "0001").status_code == 201  # the thread starts
+    # The key, the thread; the insert in a savepoint (the test runs in a transaction).
+    with django_assert_num_queries(5):
+        assert put(api, "0002", parent_checkpoint_id="0001").status_code == 201
+    # The key, the thread; the insert in a savepoint (the batch's transaction).
+    with django_assert_num_queries(5):
+        response = api.post("/threads/writes", writes_body("0002", (0, "messages", b64(b"[]"))))
+        assert response.status_code == 200
+    # The key, the thread, the checkpoint, its writes.
+    with django_assert_num_queries(4):
+        got = api.get("/threads/checkpoint", {"agent": "graph", "thread_id": "thread/1"})
+    assert got.json()["checkpoint_id"] == "0002"
+    assert len(got.json()["pending_writes"]) == 1
