@@ -11,32 +11,28 @@ import datetime as dt
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass, field, fields
+from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Max, Min, Model, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, Model, QuerySet, Sum
 from django.utils import timezone
 
 from agents.models import Agent, User
 from config.errors import Conflict, InvalidInput, NotFound
 from config.metrics import ingestion_recorded
+from sessions_app import rollups
 from sessions_app.fingerprints import error_fingerprint
 from sessions_app.models import (
     Checkpoint,
     CheckpointWrite,
     ContentType,
-    DailyActivity,
-    ErrorGroupDay,
     Message,
     Role,
     Session,
     ToolCall,
     ToolCallState,
-    ToolStateCount,
-    codepoint_order,
 )
 
 FAILED_STATES = {ToolCallState.FAILED}
@@ -210,7 +206,7 @@ def session_start(
         created_at=started,
         last_activity_at=started,
     )
-    daily_activity_add(activity_of_rows(sessions=[session]))
+    rollups.rows_added(sessions=[session])
     return session
 
 
@@ -267,10 +263,9 @@ def session_finish(*, session_id: uuid.UUID | str, at: dt.datetime | None = None
     """Mark a session finished; finishing it again keeps the first time."""
     session = _lock_session(session_id)
     if session.finished_at is None:
-        session.finished_at = at or timezone.now()
-        session.save(update_fields=["finished_at", "updated_at"])
-        day = _activity_day(session.created_at)
-        daily_activity_add({(session.agent_id, day): ActivityChange(active_sessions=-1)})
+        with rollups.sessions_finished([session]):
+            session.finished_at = at or timezone.now()
+            session.save(update_fields=["finished_at", "updated_at"])
     return session
 
 
@@ -286,13 +281,8 @@ def sessions_finish(*, sessions: Any) -> int:
         .values_list("pk", flat=True)
     )
     active = Session.objects.filter(pk__in=ids)
-    deltas = {
-        key: ActivityChange(active_sessions=change.active_sessions)
-        for key, change in activity_of_queryset(sessions=active).items()
-    }
-    finished = active.update(finished_at=timezone.now(), updated_at=timezone.now())
-    daily_activity_add(deltas, sign=-1)
-    return finished
+    with rollups.sessions_finished(active):
+        return active.update(finished_at=timezone.now(), updated_at=timezone.now())
 
 
 @transaction.atomic
@@ -433,33 +423,8 @@ def message_append(*, session_id: uuid.UUID | str, messages: Sequence[MessageIn]
     _call_ids_check(calls_out)
     _messages_insert(rows, calls)
 
-    # Per-batch bookkeeping, in the transaction that adds the rows it counts: the rollups, then
-    # the session's counters, sent together.
-    bookkeeping = [
-        *_daily_activity_upserts(activity_of_rows(messages=rows, tool_calls=calls_out)),
-        *_error_group_upserts(calls_out),
-        *_tool_state_upserts(tool_states_of_rows(calls_out)),
-    ]
-    if rows:
-        errors = sum(1 for c in calls_out if c.is_error)
-        last = max(max(r.created_at for r in rows), session.last_activity_at)
-        table = connection.ops.quote_name(Session._meta.db_table)
-        bookkeeping.append(
-            (
-                f"UPDATE {table} SET message_count = message_count + %s, "
-                "tool_call_count = tool_call_count + %s, error_count = error_count + %s, "
-                "last_activity_at = %s, updated_at = %s WHERE id = %s",
-                [
-                    len(rows),
-                    len(calls_out),
-                    errors,
-                    _moment(last),
-                    _moment(now),
-                    Session._meta.pk.get_db_prep_value(session.pk, connection),
-                ],
-            )
-        )
-    _execute_in_order(bookkeeping)
+    # Counted in the transaction that adds the rows, every rollup in one round trip.
+    rollups.rows_added(messages=rows, tool_calls=calls_out)
     if rows:
         stored = {"messages": len(rows), "tool_calls": len(calls_out)}
         transaction.on_commit(lambda: ingestion_recorded(**stored))
@@ -594,40 +559,37 @@ def tool_call_finish(
     call = ToolCall.objects.filter(pk=tool_call_id).first()
     if call is None:
         raise NotFound(f"No tool call {tool_call_id}.")
-    session = _lock_session(call.session_id)
+    _lock_session(call.session_id)
     call = ToolCall.objects.select_for_update().get(pk=tool_call_id)
     if state is not None and state not in ToolCallState.values:
         raise InvalidInput(
             f"state must be one of {', '.join(ToolCallState.values)}.", field="state"
         )
-    was_error, state_was = call.is_error, call.state
-    was, message_was = error_groups_of_rows([call]), call.error_message
+    changes: dict[str, Any] = {}
     if error_message:
-        call.is_error = True
-        call.error_message = error_message
-        call.state = ToolCallState.FAILED
+        changes.update(is_error=True, error_message=error_message, state=ToolCallState.FAILED)
     if state is not None and not error_message:
-        call.state = state
-        call.is_error = state in FAILED_STATES
-        if not call.is_error:
-            call.error_message = ""
-    call.error_fingerprint = error_fingerprint(call.error_message) if call.is_error else ""
-    if output is not None:
-        call.output = output
-    if approval is not None:
-        call.approval = approval
-    if duration_ms is not None:
-        call.duration_ms = duration_ms
-    if call.state in FINAL_STATES and call.finished_at is None:
-        call.finished_at = finished_at or timezone.now()
-    call.save()
-    delta = int(call.is_error) - int(was_error)
-    if delta:
-        Session.objects.filter(pk=session.pk).update(error_count=F("error_count") + delta)
-        day = _activity_day(call.created_at)
-        daily_activity_add({(call.agent_id, day): ActivityChange(tool_errors=delta)})
-    _error_groups_change(was, message_was, call)
-    _tool_state_change(call, state_was)
+        changes.update(state=state, is_error=state in FAILED_STATES)
+        if not changes["is_error"]:
+            changes["error_message"] = ""
+    for name, value in (("output", output), ("approval", approval), ("duration_ms", duration_ms)):
+        if value is not None:
+            changes[name] = value
+    final = changes.get("state", call.state) in FINAL_STATES
+    if final and call.finished_at is None:
+        changes["finished_at"] = finished_at or timezone.now()
+    return _tool_call_change(call, changes)
+
+
+def _tool_call_change(call: ToolCall, changes: dict[str, Any]) -> ToolCall:
+    """Set fields of a locked call and save it; a failed state is an error, and the fingerprint
+    exists only on errors (a database constraint). The rollups follow."""
+    with rollups.tool_call_changed(call):
+        for name, value in changes.items():
+            setattr(call, name, value)
+        call.is_error = call.is_error or call.state in FAILED_STATES
+        call.error_fingerprint = error_fingerprint(call.error_message) if call.is_error else ""
+        call.save()
     return call
 
 
@@ -683,14 +645,7 @@ def tool_call_add(
     now = timezone.now()
     tool_call = _tool_call_row(session, call, message_id=message_id, at=now)
     tool_call.save()
-    Session.objects.filter(pk=session.pk).update(
-        tool_call_count=F("tool_call_count") + 1,
-        error_count=F("error_count") + int(tool_call.is_error),
-        updated_at=now,
-    )
-    daily_activity_add(activity_of_rows(tool_calls=[tool_call]))
-    error_groups_add([tool_call])
-    tool_states_add(tool_states_of_rows([tool_call]))
+    rollups.rows_added(tool_calls=[tool_call])
     transaction.on_commit(lambda: ingestion_recorded(tool_calls=1))
     return tool_call
 
@@ -717,22 +672,7 @@ def tool_call_update(*, tool_call_id: int, **fields: Any) -> ToolCall:
         and ToolCall.objects.filter(session=session, call_id=new_call_id).exists()
     ):
         raise Conflict("A tool call_id is used twice in this session.", field="call_id")
-    was_error, state_was = call.is_error, call.state
-    was, message_was = error_groups_of_rows([call]), call.error_message
-    for name, value in fields.items():
-        setattr(call, name, value)
-    # A failed state is an error; the fingerprint exists only on errors (a database constraint).
-    call.is_error = call.is_error or call.state in FAILED_STATES
-    call.error_fingerprint = error_fingerprint(call.error_message) if call.is_error else ""
-    call.save()
-    delta = int(call.is_error) - int(was_error)
-    if delta:
-        Session.objects.filter(pk=session.pk).update(error_count=F("error_count") + delta)
-        day = _activity_day(call.created_at)
-        daily_activity_add({(call.agent_id, day): ActivityChange(tool_errors=delta)})
-    _error_groups_change(was, message_was, call)
-    _tool_state_change(call, state_was)
-    return call
+    return _tool_call_change(call, fields)
 
 
 @transaction.atomic
@@ -744,24 +684,9 @@ def tool_calls_delete(*, tool_calls: Any) -> int:
         set(ToolCall.objects.filter(pk__in=ids).values_list("session_id", flat=True)), key=str
     )
     list(Session.objects.select_for_update().filter(pk__in=session_ids).order_by("pk"))
-    per_session = (
-        ToolCall.objects.filter(pk__in=ids)
-        .values("session_id")
-        .annotate(calls=Count("pk"), errors=Count("pk", filter=Q(is_error=True)))
-    )
-    for row in per_session:
-        Session.objects.filter(pk=row["session_id"]).update(
-            tool_call_count=F("tool_call_count") - row["calls"],
-            error_count=F("error_count") - row["errors"],
-            updated_at=timezone.now(),
-        )
-    deltas = activity_of_queryset(tool_calls=ToolCall.objects.filter(pk__in=ids))
-    failures = error_groups_of_queryset(tool_calls=ToolCall.objects.filter(pk__in=ids))
-    states = tool_states_of_queryset(ToolCall.objects.filter(pk__in=ids))
-    deleted, _ = ToolCall.objects.filter(pk__in=ids).delete()
-    daily_activity_add(deltas, sign=-1)
-    error_groups_remove(failures)
-    tool_states_add(states, sign=-1)
+    calls = ToolCall.objects.filter(pk__in=ids)
+    with rollups.rows_removed(tool_calls=calls, session_ids=session_ids):
+        deleted, _ = calls.delete()
     return deleted
 
 
@@ -774,16 +699,12 @@ def messages_delete(*, messages: Any) -> int:
         set(Message.objects.filter(pk__in=ids).values_list("session_id", flat=True)), key=str
     )
     sessions = list(Session.objects.select_for_update().filter(pk__in=session_ids).order_by("pk"))
-    deltas = activity_of_queryset(
+    with rollups.rows_removed(
         messages=Message.objects.filter(pk__in=ids),
         tool_calls=ToolCall.objects.filter(message_id__in=ids),
-    )
-    failures = error_groups_of_queryset(tool_calls=ToolCall.objects.filter(message_id__in=ids))
-    states = tool_states_of_queryset(ToolCall.objects.filter(message_id__in=ids))
-    deleted = Message.objects.filter(pk__in=ids).delete()[1].get(Message._meta.label, 0)
-    daily_activity_add(deltas, sign=-1)
-    error_groups_remove(failures)
-    tool_states_add(states, sign=-1)
+        session_ids=session_ids,
+    ):
+        deleted = Message.objects.filter(pk__in=ids).delete()[1].get(Message._meta.label, 0)
     for session in sessions:
         remaining = list(Message.objects.filter(session=session).order_by("seq").only("pk", "seq"))
         position = {m.pk: i for i, m in enumerate(remaining)}
@@ -797,15 +718,6 @@ def messages_delete(*, messages: Any) -> int:
             for m in moved:
                 m.seq = position[m.pk]
             Message.objects.bulk_update(moved, ["seq"])
-        calls = ToolCall.objects.filter(session=session).aggregate(
-            calls=Count("pk"), errors=Count("pk", filter=Q(is_error=True))
-        )
-        Session.objects.filter(pk=session.pk).update(
-            message_count=len(remaining),
-            tool_call_count=calls["calls"],
-            error_count=calls["errors"],
-            updated_at=timezone.now(),
-        )
     return deleted
 
 
@@ -834,217 +746,6 @@ def session_messages_clear(*, session_id: uuid.UUID | str) -> int:
     return messages_delete(messages=Message.objects.filter(session=session))
 
 
-Statement = tuple[str, list[Any]]  # SQL and its values
-
-
-def _execute_in_order(statements: Sequence[Statement]) -> None:
-    """Run writes in their order: on PostgreSQL as one string in one round trip (psycopg binds
-    the values client-side, as Django has it, and sends several statements at once); elsewhere
-    each run of the same statement as one executemany."""
-    if not statements:
-        return
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and not connection.settings_dict["OPTIONS"].get(
-            "server_side_binding"
-        ):
-            cursor.execute(
-                "; ".join(sql for sql, _ in statements),
-                [value for _, values in statements for value in values],
-            )
-            return
-        start = 0
-        for end in range(1, len(statements) + 1):
-            if end == len(statements) or statements[end][0] != statements[start][0]:
-                cursor.executemany(statements[start][0], [p for _, p in statements[start:end]])
-                start = end
-
-
-# --- Daily activity ---------------------------------------------------------------------------
-# The charts' per-day numbers and the stats' totals live in DailyActivity, changed by every write
-# above in the same transaction as the rows they count (a delete subtracts what it removes).
-
-
-@dataclass
-class ActivityChange:
-    """What one agent's day of DailyActivity gains (or, negative, loses): its columns by name."""
-
-    messages: int = 0
-    tool_calls: int = 0
-    tool_errors: int = 0
-    sessions: int = 0
-    active_sessions: int = 0
-
-
-ACTIVITY_COLUMNS = tuple(f.name for f in fields(ActivityChange))
-ActivityDeltas = dict[tuple[int, dt.date], ActivityChange]  # (agent, day) -> change
-
-
-def _activity_day(value: dt.datetime) -> dt.date:
-    return timezone.localdate(value)  # the charts' days, in TIME_ZONE like TruncDate
-
-
-def activity_of_rows(
-    *,
-    messages: Sequence[Message] = (),
-    tool_calls: Sequence[ToolCall] = (),
-    sessions: Sequence[Session] = (),
-    sign: int = 1,
-) -> ActivityDeltas:
-    """What rows in memory add to (or, with sign=-1, take from) the daily activity."""
-    days: dict[dt.datetime, dt.date] = {}  # the rows of a batch mostly share one time
-
-    def day(value: dt.datetime) -> dt.date:
-        if value not in days:
-            days[value] = _activity_day(value)
-        return days[value]
-
-    deltas: ActivityDeltas = {}
-
-    def change(agent_id: int, at: dt.datetime) -> ActivityChange:
-        return deltas.setdefault((agent_id, day(at)), ActivityChange())
-
-    for message in messages:
-        change(message.agent_id, message.created_at).messages += sign
-    for call in tool_calls:
-        entry = change(call.agent_id, call.created_at)
-        entry.tool_calls += sign
-        entry.tool_errors += sign * int(call.is_error)
-    for session in sessions:
-        entry = change(session.agent_id, session.created_at)
-        entry.sessions += sign
-        entry.active_sessions += sign * int(session.finished_at is None)
-    return deltas
-
-
-def activity_of_queryset(
-    *, messages: Any = None, tool_calls: Any = None, sessions: Any = None
-) -> ActivityDeltas:
-    """What stored rows count for, grouped in the database (used before deleting them)."""
-    # Each kind of row, with what it counts for, by ActivityChange's names.
-    kinds = (
-        (messages, {"messages": Count("pk")}),
-        (
-            tool_calls,
-            {"tool_calls": Count("pk"), "tool_errors": Count("pk", filter=Q(is_error=True))},
-        ),
-        (
-            sessions,
-            {
-                "sessions": Count("pk"),
-                "active_sessions": Count("pk", filter=Q(finished_at__isnull=True)),
-            },
-        ),
-    )
-    deltas: ActivityDeltas = {}
-    for rows, counts in kinds:
-        if rows is None:
-            continue
-        per_day = (
-            rows.order_by()
-            .annotate(day=TruncDate("created_at"))
-            .values("agent_id", "day")
-            .annotate(**counts)
-        )
-        for row in per_day:
-            entry = deltas.setdefault((row["agent_id"], row["day"]), ActivityChange())
-            for name in counts:
-                setattr(entry, name, getattr(entry, name) + row[name])
-    return deltas
-
-
-def daily_activity_add(deltas: ActivityDeltas, *, sign: int = 1) -> None:
-    """Add (or subtract) per-day counts: one upsert per (agent, day), in a fixed order so that
-    concurrent writers lock the same rows in the same order."""
-    _execute_in_order(_daily_activity_upserts(deltas, sign=sign))
-
-
-def _daily_activity_upserts(deltas: ActivityDeltas, *, sign: int = 1) -> list[Statement]:
-    """The statements daily_activity_add runs, for a caller that sends them with others."""
-    table = connection.ops.quote_name(DailyActivity._meta.db_table)
-    columns = ", ".join(ACTIVITY_COLUMNS)
-    values = ", ".join(["%s"] * len(ACTIVITY_COLUMNS))
-    sums = ", ".join(f"{name} = {table}.{name} + excluded.{name}" for name in ACTIVITY_COLUMNS)
-    sql = (
-        f"INSERT INTO {table} (agent_id, day, {columns}) VALUES (%s, %s, {values}) "
-        f"ON CONFLICT (agent_id, day) DO UPDATE SET {sums}"
-    )
-    return [
-        (sql, [agent_id, day.isoformat(), *(sign * n for n in astuple(change))])
-        for (agent_id, day), change in sorted(deltas.items(), key=lambda item: item[0])
-        if any(astuple(change))
-    ]
-
-
-@transaction.atomic
-def daily_activity_rebuild() -> int:
-    """Recount the whole daily activity from messages, tool calls and sessions (after a bulk load
-    that went around the services); returns how many (agent, day) rows there are."""
-    DailyActivity.objects.all().delete()
-    daily_activity_add(
-        activity_of_queryset(
-            messages=Message.objects.all(),
-            tool_calls=ToolCall.objects.all(),
-            sessions=Session.objects.all(),
-        )
-    )
-    return DailyActivity.objects.count()
-
-
-# --- Tool calls by state -----------------------------------------------------------------------
-# The stats' tool calls by state live in ToolStateCount, changed by every write above in the same
-# transaction as the calls they count (a state change moves one call; a delete subtracts).
-
-StateDeltas = dict[tuple[int, str], int]  # (agent, state) -> calls
-
-
-def tool_states_of_rows(tool_calls: Sequence[ToolCall]) -> StateDeltas:
-    """What calls in memory add to the tool calls by state."""
-    deltas: StateDeltas = {}
-    for call in tool_calls:
-        key = (call.agent_id, call.state)
-        deltas[key] = deltas.get(key, 0) + 1
-    return deltas
-
-
-def tool_states_of_queryset(tool_calls: Any) -> StateDeltas:
-    """What stored calls count for, grouped in the database (used before deleting them)."""
-    rows = tool_calls.order_by().values("agent_id", "state").annotate(n=Count("pk"))
-    return {(row["agent_id"], row["state"]): row["n"] for row in rows}
-
-
-def tool_states_add(deltas: StateDeltas, *, sign: int = 1) -> None:
-    """Add (or subtract) calls per (agent, state): one upsert each, in a fixed order so that
-    concurrent writers lock the same rows in the same order."""
-    _execute_in_order(_tool_state_upserts(deltas, sign=sign))
-
-
-def _tool_state_upserts(deltas: StateDeltas, *, sign: int = 1) -> list[Statement]:
-    """The statements tool_states_add runs, for a caller that sends them with others."""
-    table = connection.ops.quote_name(ToolStateCount._meta.db_table)
-    sql = (
-        f"INSERT INTO {table} (agent_id, state, calls) VALUES (%s, %s, %s) "
-        f"ON CONFLICT (agent_id, state) DO UPDATE SET calls = {table}.calls + excluded.calls"
-    )
-    return [
-        (sql, [agent_id, state, sign * n]) for (agent_id, state), n in sorted(deltas.items()) if n
-    ]
-
-
-def _tool_state_change(call: ToolCall, state_was: str) -> None:
-    """Move one edited call from the state it had to the one it has."""
-    if call.state != state_was:
-        tool_states_add({(call.agent_id, state_was): -1, (call.agent_id, call.state): 1})
-
-
-@transaction.atomic
-def tool_states_rebuild() -> int:
-    """Recount the tool calls by state (after a bulk load that went around the services);
-    returns how many (agent, state) rows there are."""
-    ToolStateCount.objects.all().delete()
-    tool_states_add(tool_states_of_queryset(ToolCall.objects.all()))
-    return ToolStateCount.objects.count()
-
-
 # The count of memories of other scopes whose source link a delete cleared (they stay).
 UNLINKED_MEMORIES = "memories.Memory (unlinked)"
 
@@ -1062,22 +763,16 @@ def sessions_delete(*, session_ids: Sequence[uuid.UUID | str]) -> dict[str, int]
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    deltas = activity_of_queryset(
-        messages=Message.objects.filter(session_id__in=ids),
-        tool_calls=ToolCall.objects.filter(session_id__in=ids),
-        sessions=Session.objects.filter(pk__in=ids),
-    )
-    failures = error_groups_of_queryset(tool_calls=ToolCall.objects.filter(session_id__in=ids))
-    states = tool_states_of_queryset(ToolCall.objects.filter(session_id__in=ids))
     # Cleared here rather than by the foreign key's SET_NULL, so the count is known.
     sourced = Session.sourced_memories.rel.related_model.objects.filter(source_session__in=ids)
-    unlinked = sourced.update(source_session=None)
-    _total, per_model = Session.objects.filter(pk__in=ids).delete()
-    per_model = {**per_model, UNLINKED_MEMORIES: unlinked}
-    daily_activity_add(deltas, sign=-1)
-    error_groups_remove(failures, whole_sessions=True)
-    tool_states_add(states, sign=-1)
-    return dict(per_model)
+    with rollups.rows_removed(
+        sessions=Session.objects.filter(pk__in=ids),
+        messages=Message.objects.filter(session_id__in=ids),
+        tool_calls=ToolCall.objects.filter(session_id__in=ids),
+    ):
+        unlinked = sourced.update(source_session=None)
+        _total, per_model = Session.objects.filter(pk__in=ids).delete()
+    return {**per_model, UNLINKED_MEMORIES: unlinked}
 
 
 def sessions_to_prune(*, cutoff: dt.datetime, agent: Any = None) -> QuerySet[Session]:
@@ -1123,392 +818,3 @@ def sessions_prune(
             deleted.update(sessions_delete(session_ids=ids))
         if on_batch is not None:
             on_batch(len(ids))
-
-
-# --- Error groups -----------------------------------------------------------------------------
-# The error groups read ErrorGroupDay, changed by every write above in the same transaction as
-# the calls it counts. A day row holds its failures, their first and last time and greatest
-# message, and the sessions whose latest failure in the group falls on that day, so that a sum
-# from any day on counts each session hit since then once. Adds upsert; removals recount the days
-# they touched and move each session hit to its latest remaining failure.
-
-GroupDayKey = tuple[int, str, str, dt.date]  # (agent, tool name, fingerprint, day)
-SessionGroup = tuple[uuid.UUID, str, str]  # (session, tool name, fingerprint)
-_GROUP_DAY_KEY = "agent_id = %s AND tool_name = %s AND error_fingerprint = %s AND day = %s"
-
-
-@dataclass
-class _GroupDay:
-    failures: int
-    first_seen_at: dt.datetime
-    last_seen_at: dt.datetime
-    sample_message: str
-
-    def count(self, call: ToolCall) -> None:
-        self.failures += 1
-        self.first_seen_at = min(self.first_seen_at, call.created_at)
-        self.last_seen_at = max(self.last_seen_at, call.created_at)
-        self.sample_message = max(self.sample_message, call.error_message)
-
-
-@dataclass(frozen=True)
-class RemovedFailures:
-    """Failed calls of one session in one group on one day, about to go (or to change)."""
-
-    agent_id: int
-    session_id: uuid.UUID
-    tool_name: str
-    error_fingerprint: str
-    day: dt.date
-    latest: dt.datetime
-
-
-def _group_day_key(call: ToolCall) -> GroupDayKey:
-    return (call.agent_id, call.tool_name, call.error_fingerprint, _activity_day(call.created_at))
-
-
-def _day_start(day: dt.date) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
-
-
-def _latest_failures(
-    groups: set[SessionGroup], *, exclude: Sequence[int] = ()
-) -> dict[SessionGroup, dt.datetime]:
-    """The latest stored failure of each (session, tool, fingerprint), leaving out `exclude`."""
-    if not groups:
-        return {}
-    # Written out: the ORM took three times as long to build this query as the database to run
-    # it, on every append with a failure. Values go in and come out as the ORM's would.
-    session_field = ToolCall._meta.get_field("session")
-    sessions = {session_field.get_db_prep_value(s, connection): s for s, _, _ in groups}
-    tools = sorted({tool for _, tool, _ in groups})
-    created_at = ToolCall._meta.get_field("created_at").cached_col
-    converters = connection.ops.get_db_converters(created_at)  # SQLite's times are text
-    table = connection.ops.quote_name(ToolCall._meta.db_table)
-    sql = (
-        f"SELECT session_id, tool_name, error_fingerprint, MAX(created_at) FROM {table} "
-        f"WHERE is_error AND session_id IN ({', '.join(['%s'] * len(sessions))}) "
-        f"AND tool_name IN ({', '.join(['%s'] * len(tools))})"
-    )
-    if exclude:
-        sql += f" AND id NOT IN ({', '.join(['%s'] * len(exclude))})"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"{sql} GROUP BY session_id, tool_name, error_fingerprint",
-            [*sessions, *tools, *exclude],
-        )
-        rows = cursor.fetchall()
-    latest = {}
-    for session, tool, fingerprint, at in rows:
-        group = (sessions[session], tool, fingerprint)
-        if group in groups:
-            for convert in converters:
-                at = convert(at, created_at, connection)
-            latest[group] = at
-    return latest
-
-
-def _group_day_params(key: GroupDayKey) -> list[Any]:
-    agent_id, tool_name, fingerprint, day = key
-    return [agent_id, tool_name, fingerprint, connection.ops.adapt_datefield_value(day)]
-
-
-def _moment(value: dt.datetime) -> Any:
-    return connection.ops.adapt_datetimefield_value(value)
-
-
-def error_groups_add(tool_calls: Sequence[ToolCall]) -> None:
-    """Count stored calls that failed into their groups' days (others in `tool_calls` are left
-    out): one upsert per (agent, group, day), in key order so that concurrent writers lock the
-    same rows in the same order."""
-    _execute_in_order(_error_group_upserts(tool_calls))
-
-
-def _error_group_upserts(tool_calls: Sequence[ToolCall]) -> list[Statement]:
-    """The statements error_groups_add runs, for a caller that sends them with others; the
-    sessions' earlier failures in the groups are read here, when the statements are built."""
-    failed = [call for call in tool_calls if call.is_error]
-    if not failed:
-        return []
-    added: dict[GroupDayKey, _GroupDay] = {}
-    newest: dict[SessionGroup, ToolCall] = {}
-    for call in failed:
-        key = _group_day_key(call)
-        if key in added:
-            added[key].count(call)
-        else:
-            added[key] = _GroupDay(1, call.created_at, call.created_at, call.error_message)
-        group = (call.session_id, call.tool_name, call.error_fingerprint)
-        if group not in newest or newest[group].created_at < call.created_at:
-            newest[group] = call
-    earlier = _latest_failures(set(newest), exclude=[call.pk for call in failed])
-    sessions: Counter[GroupDayKey] = Counter()
-    for group, call in newest.items():
-        day = _activity_day(call.created_at)
-        before = earlier.get(group)
-        if before is None or _activity_day(before) < day:
-            sessions[_group_day_key(call)] += 1
-            if before is not None:
-                earlier_day = _activity_day(before)
-                sessions[(call.agent_id, call.tool_name, call.error_fingerprint, earlier_day)] -= 1
-
-    table = connection.ops.quote_name(ErrorGroupDay._meta.db_table)
-    if connection.vendor == "postgresql":
-        least, greatest, codepoint = "LEAST", "GREATEST", ' COLLATE "C"'
-    else:
-        least, greatest, codepoint = "min", "max", ""
-    upsert = (
-        f"INSERT INTO {table} (agent_id, tool_name, error_fingerprint, day, failures, sessions, "
-        "first_seen_at, last_seen_at, sample_message) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-        "ON CONFLICT (agent_id, tool_name, error_fingerprint, day) DO UPDATE SET "
-        f"failures = {table}.failures + excluded.failures, "
-        f"sessions = {table}.sessions + excluded.sessions, "
-        f"first_seen_at = {least}({table}.first_seen_at, excluded.first_seen_at), "
-        f"last_seen_at = {greatest}({table}.last_seen_at, excluded.last_seen_at), "
-        f"sample_message = {greatest}({table}.sample_message{codepoint}, "
-        f"excluded.sample_message{codepoint})"
-    )
-    # A session's hit moving to a later day leaves an earlier day that has its row already.
-    shift = f"UPDATE {table} SET sessions = sessions + %s WHERE {_GROUP_DAY_KEY}"
-    statements: list[Statement] = []
-    for key in sorted(added.keys() | {k for k, n in sessions.items() if n}):
-        day = added.get(key)
-        if day is None:
-            statements.append((shift, [sessions[key], *_group_day_params(key)]))
-            continue
-        statements.append(
-            (
-                upsert,
-                [
-                    *_group_day_params(key),
-                    day.failures,
-                    sessions[key],
-                    _moment(day.first_seen_at),
-                    _moment(day.last_seen_at),
-                    day.sample_message,
-                ],
-            )
-        )
-    return statements
-
-
-def error_groups_of_rows(tool_calls: Sequence[ToolCall]) -> list[RemovedFailures]:
-    """What calls in memory count for in the error groups (used before they change)."""
-    return [
-        RemovedFailures(
-            call.agent_id,
-            call.session_id,
-            call.tool_name,
-            call.error_fingerprint,
-            _activity_day(call.created_at),
-            call.created_at,
-        )
-        for call in tool_calls
-        if call.is_error
-    ]
-
-
-def error_groups_of_queryset(*, tool_calls: Any) -> list[RemovedFailures]:
-    """What stored calls count for in the error groups, grouped in the database (used before
-    deleting them)."""
-    rows = (
-        tool_calls.filter(is_error=True)
-        .order_by()
-        .annotate(day=TruncDate("created_at"))
-        .values_list("agent_id", "session_id", "tool_name", "error_fingerprint", "day")
-        .annotate(latest=Max("created_at"))
-    )
-    return [RemovedFailures(*row) for row in rows]
-
-
-def _lock_group_days(keys: Sequence[GroupDayKey]) -> None:
-    """Lock the day rows of `keys` in key order (code-point order, as Python sorts the keys the
-    adds upsert by), before recounting them from calls other writers may be adding."""
-    if not connection.features.has_select_for_update:
-        return  # SQLite: one writer at a time
-    table = connection.ops.quote_name(ErrorGroupDay._meta.db_table)
-    with connection.cursor() as cursor:
-        for start in range(0, len(keys), 1000):
-            chunk = keys[start : start + 1000]
-            rows = ", ".join(["(%s, %s, %s, %s::date)"] * len(chunk))
-            cursor.execute(
-                f"SELECT id FROM {table} WHERE (agent_id, tool_name, error_fingerprint, day) "
-                f'IN (VALUES {rows}) ORDER BY agent_id, tool_name COLLATE "C", '
-                'error_fingerprint COLLATE "C", day FOR UPDATE',
-                [p for key in chunk for p in _group_day_params(key)],
-            )
-
-
-def _count_group_days(keys: set[GroupDayKey]) -> dict[GroupDayKey, _GroupDay]:
-    """The stored failures of each (agent, group, day) in `keys`, counted afresh."""
-    days = {day for _, _, _, day in keys}
-    rows = (
-        ToolCall.objects.filter(
-            is_error=True,
-            agent_id__in={agent for agent, _, _, _ in keys},
-            tool_name__in={tool for _, tool, _, _ in keys},
-            error_fingerprint__in={fp for _, _, fp, _ in keys},
-            created_at__gte=_day_start(min(days)),
-            created_at__lt=_day_start(max(days) + dt.timedelta(days=1)),
-        )
-        .order_by()
-        .annotate(day=TruncDate("created_at"))
-        .values_list("agent_id", "tool_name", "error_fingerprint", "day")
-        .annotate(
-            failures=Count("pk"),
-            first=Min("created_at"),
-            last=Max("created_at"),
-            sample=Max(codepoint_order("error_message")),
-        )
-    )
-    return {
-        (a, t, f, d): _GroupDay(n, first, last, sample)
-        for a, t, f, d, n, first, last, sample in rows
-        if (a, t, f, d) in keys
-    }
-
-
-def error_groups_remove(
-    removed: Sequence[RemovedFailures], *, whole_sessions: bool = False
-) -> None:
-    """After failed calls were deleted or changed: recount the days they were counted in, and
-    move each session hit to the day of the session's latest remaining failure in the group
-    (`whole_sessions`: the sessions went with all their calls, so none remains to look for)."""
-    if not removed:
-        return
-    touched = {(r.agent_id, r.tool_name, r.error_fingerprint, r.day) for r in removed}
-    gone: dict[SessionGroup, RemovedFailures] = {}
-    for r in removed:
-        group = (r.session_id, r.tool_name, r.error_fingerprint)
-        if group not in gone or gone[group].latest < r.latest:
-            gone[group] = r
-    left = {} if whole_sessions else _latest_failures(set(gone))
-    sessions: Counter[GroupDayKey] = Counter()
-    for group, r in gone.items():
-        remaining = left.get(group)
-        before = _activity_day(max(r.latest, remaining) if remaining else r.latest)
-        after = _activity_day(remaining) if remaining else None
-        if before != after:
-            sessions[(r.agent_id, r.tool_name, r.error_fingerprint, before)] -= 1
-            if after is not None:
-                sessions[(r.agent_id, r.tool_name, r.error_fingerprint, after)] += 1
-
-    keys = sorted(touched | {k for k, n in sessions.items() if n})
-    _lock_group_days(keys)
-    counts = _count_group_days(touched)
-    table = connection.ops.quote_name(ErrorGroupDay._meta.db_table)
-    recount = (
-        f"UPDATE {table} SET failures = %s, sessions = sessions + %s, first_seen_at = %s, "
-        f"last_seen_at = %s, sample_message = %s WHERE {_GROUP_DAY_KEY}"
-    )
-    shift = f"UPDATE {table} SET sessions = sessions + %s WHERE {_GROUP_DAY_KEY}"
-    empty = f"DELETE FROM {table} WHERE {_GROUP_DAY_KEY}"
-    statements: list[Statement] = []
-    for key in keys:
-        params = _group_day_params(key)
-        if key not in touched:
-            statements.append((shift, [sessions[key], *params]))
-        elif key not in counts:
-            statements.append((empty, params))
-        else:
-            day = counts[key]
-            statements.append(
-                (
-                    recount,
-                    [
-                        day.failures,
-                        sessions[key],
-                        _moment(day.first_seen_at),
-                        _moment(day.last_seen_at),
-                        day.sample_message,
-                        *params,
-                    ],
-                )
-            )
-    # The rows are locked already: grouping the statements by kind cannot deadlock.
-    statements.sort(key=lambda statement: statement[0])
-    _execute_in_order(statements)
-
-
-def _error_groups_change(was: list[RemovedFailures], message_was: str, call: ToolCall) -> None:
-    """After an edit of a call: recount the group day it was counted in (if it had failed), and
-    count it into its group if it fails now in another group than before, or only now."""
-    group_was = (was[0].tool_name, was[0].error_fingerprint) if was else None
-    group = (call.tool_name, call.error_fingerprint) if call.is_error else None
-    if group == group_was and (group is None or call.error_message == message_was):
-        return
-    error_groups_remove(was)  # the recount counts the call again if it stayed in its group
-    if group is not None and group != group_was:
-        error_groups_add([call])
-
-
-@transaction.atomic
-def error_groups_rebuild() -> int:
-    """Recount the whole error-group rollup from the tool calls (after a bulk load that went
-    around the services); returns how many (agent, group, day) rows there are."""
-    ErrorGroupDay.objects.all().delete()
-    failed = ToolCall.objects.filter(is_error=True).order_by()
-    sessions: Counter[GroupDayKey] = Counter(
-        (agent_id, tool, fp, _activity_day(latest))
-        for _session, agent_id, tool, fp, latest in failed.values_list(
-            "session_id", "agent_id", "tool_name", "error_fingerprint"
-        ).annotate(latest=Max("created_at"))
-    )
-    rows = (
-        failed.annotate(day=TruncDate("created_at"))
-        .values_list("agent_id", "tool_name", "error_fingerprint", "day")
-        .annotate(
-            failures=Count("pk"),
-            first=Min("created_at"),
-            last=Max("created_at"),
-            sample=Max(codepoint_order("error_message")),
-        )
-    )
-    ErrorGroupDay.objects.bulk_create(
-        (
-            ErrorGroupDay(
-                agent_id=agent_id,
-                tool_name=tool,
-                error_fingerprint=fp,
-                day=day,
-                failures=n,
-                sessions=sessions[(agent_id, tool, fp, day)],
-                first_seen_at=first,
-                last_seen_at=last,
-                sample_message=sample,
-            )
-            for agent_id, tool, fp, day, n, first, last, sample in rows.iterator()
-        ),
-        batch_size=1000,
-    )
-    return ErrorGroupDay.objects.count()
-
-
-# --- All the rollups ---------------------------------------------------------------------------
-ROLLUP_RECOUNTS: dict[str, Any] = {
-    "daily activity": daily_activity_rebuild,
-    "error groups by day": error_groups_rebuild,
-    "tool calls by state": tool_states_rebuild,
-}
-
-
-@transaction.atomic
-def rollups_recount(*, progress: Any = None) -> dict[str, int]:
-    """Count every rollup again from the rows it counts, in one transaction (after rows were
-    loaded around the services); returns the rows of each. `progress(name, rows)` hears of each
-    as it is done."""
-    if connection.vendor == "postgresql":
-        # Writers wait until the recount commits, so none is counted twice or missed: one that
-        # committed before is in the rows counted, one that commits after adds its own change.
-        tables = ", ".join(
-            connection.ops.quote_name(m._meta.db_table)
-            for m in (DailyActivity, ErrorGroupDay, ToolStateCount)
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(f"LOCK TABLE {tables} IN EXCLUSIVE MODE")
-    counts = {}
-    for name, recount in ROLLUP_RECOUNTS.items():
-        counts[name] = recount()
-        if progress is not None:
-            progress(name, counts[name])
-    return counts

@@ -30,12 +30,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from agents.models import Agent, User
-from sessions_app.models import DailyActivity, ErrorGroupDay, Session, ToolCall, ToolStateCount
-from sessions_app.services import (
-    daily_activity_rebuild,
-    error_groups_rebuild,
-    tool_states_rebuild,
-)
+from sessions_app import rollups
 
 # Rows a freshly migrated database already holds: the target may have these, nothing else.
 MIGRATION_MODELS: tuple[type[models.Model], ...] = (ContentType, Permission, Group, LoginSession)
@@ -56,16 +51,9 @@ TEXT_PARSED_FIELDS = (
     models.UUIDField,
     models.DecimalField,
 )
-# The rollups the services keep beside the rows they count: how to recount each, and the rows it
-# counts. A backup made before a rollup, or one of its columns, existed restores without it.
-ROLLUPS: dict[type[models.Model], tuple[Callable[[], int], Callable[[str], models.QuerySet]]] = {
-    DailyActivity: (daily_activity_rebuild, lambda using: Session.objects.using(using)),
-    ErrorGroupDay: (
-        error_groups_rebuild,
-        lambda using: ToolCall.objects.using(using).filter(is_error=True),
-    ),
-    ToolStateCount: (tool_states_rebuild, lambda using: ToolCall.objects.using(using)),
-}
+# The rollups with tables of their own, by table. A backup made before a rollup, or one of its
+# columns, existed restores without it, and the rollup is recounted.
+ROLLUPS: dict[type[models.Model], rollups.Rollup] = {r.model: r for r in rollups.TABLES}
 RECOUNT_DATABASE = DEFAULT_DB_ALIAS  # the services recount through Django's default connection
 KEY_CACHE_LIMIT = 200_000  # natural key -> pk entries kept; cleared when full, so memory is bounded
 
@@ -483,9 +471,9 @@ class Restorer:
         """The rollups the file lacks in part, or in whole while the rows they count are there."""
         return [
             model
-            for model, (_recount, counted) in ROLLUPS.items()
+            for model, rollup in ROLLUPS.items()
             if model in self.partial
-            or (model._meta.label not in self.counts and counted(self.using).exists())
+            or (model._meta.label not in self.counts and rollup.counted_from(self.using).exists())
         ]
 
     def analyze(self) -> None:
@@ -548,9 +536,7 @@ class Command(BaseCommand):
                             "which are recounted in the default database only: restore it there. "
                             "Nothing was restored."
                         )
-                    for model in stale:
-                        recount, _counted = ROLLUPS[model]
-                        recount()
+                    rollups.recount(only=[ROLLUPS[model].name for model in stale])
                     if options["verbosity"] > 0:
                         self.stdout.write(f"Recounted what the file predates: {labels}.")
         except (OSError, EOFError) as exc:

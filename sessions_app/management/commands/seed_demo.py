@@ -25,6 +25,7 @@ from tqdm import tqdm
 from agents.models import Agent, User
 from agents.services import agent_upsert
 from memories.models import Access, Memory, ReadMode
+from sessions_app import rollups
 from sessions_app.fingerprints import error_fingerprint
 from sessions_app.models import (
     Checkpoint,
@@ -34,13 +35,6 @@ from sessions_app.models import (
     Session,
     ToolCall,
     ToolCallState,
-)
-from sessions_app.services import (
-    activity_of_rows,
-    daily_activity_add,
-    error_groups_add,
-    tool_states_add,
-    tool_states_of_rows,
 )
 
 DAYS = 30  # the overview charts show 30 days
@@ -853,11 +847,6 @@ class Command(BaseCommand):
     @staticmethod
     def _write(chunk: list[SessionRows], totals: Totals) -> None:
         """Write one chunk of sessions, their messages, tool calls and checkpoints atomically."""
-        for rows in chunk:
-            session = rows.session
-            session.message_count = len(rows.messages)
-            session.tool_call_count = len(rows.tool_calls)
-            session.error_count = sum(1 for _, call in rows.tool_calls if call.is_error)
         with transaction.atomic():
             Session.objects.bulk_create([r.session for r in chunk], batch_size=BATCH_ROWS)
             messages = [m for r in chunk for m in r.messages]
@@ -873,13 +862,9 @@ class Command(BaseCommand):
             ToolCall.objects.bulk_create(calls, batch_size=BATCH_ROWS)
             checkpoints = [c for r in chunk for c in r.checkpoints]
             Checkpoint.objects.bulk_create(checkpoints, batch_size=BATCH_ROWS)
-            daily_activity_add(
-                activity_of_rows(
-                    messages=messages, tool_calls=calls, sessions=[r.session for r in chunk]
-                )
+            rollups.rows_added(
+                sessions=[r.session for r in chunk], messages=messages, tool_calls=calls
             )
-            error_groups_add(calls)
-            tool_states_add(tool_states_of_rows(calls))
         totals.sessions += len(chunk)
         totals.active += sum(1 for r in chunk if r.session.finished_at is None)
         totals.messages += len(messages)
