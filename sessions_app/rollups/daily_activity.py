@@ -190,15 +190,15 @@ class DailyActivityRollup(Rollup):
 
     def drift(self) -> list[str]:
         stored = {
-            (agent_id, day): values
+            (agent_id, day): tuple(values)
             for agent_id, day, *values in DailyActivity.objects.values_list(
                 "agent_id", "day", *ACTIVITY_COLUMNS
             )
             if any(values)
         }
-        counted = {key: list(astuple(change)) for key, change in _counted().items()}
+        counted = {key: astuple(change) for key, change in _counted().items()}
         counted = {key: values for key, values in counted.items() if any(values)}
-        return differences(self.name, stored, counted)
+        return differences(f"{self.name} {ACTIVITY_COLUMNS}", stored, counted)
 
     def bulk_sql(self) -> list[str]:
         table = DailyActivity._meta.db_table
