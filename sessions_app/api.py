@@ -636,8 +636,8 @@ def session_delete_op(request: HttpRequest, session_id: uuid.UUID) -> dict[str, 
 
 
 # The batch append answers with the rows it has just stored, read by the lists' columns rather
-# than validated by Ninja against MessageWithCallsOut: validating 100 messages with their tool
-# calls again took longer than storing them. A test holds the two renderings equal.
+# than validated by Ninja against MessageWithCallsOut: validating what was just stored, again,
+# would cost more than storing it. A test holds the two renderings equal.
 def _tool_call_out(call: ToolCall) -> dict[str, Any]:
     return {name: getattr(call, attname) for name, attname in TOOL_CALL_COLUMNS.items()}
 
@@ -649,8 +649,8 @@ def _message_out(message: Message, calls: list[ToolCall]) -> dict[str, Any]:
 
 
 def _message_in(message: MessageBody) -> MessageIn:
-    # The validated fields as they are (vars(), not model_dump(), which copies every value and
-    # took as long as the rest of this conversion); the tool calls are converted in turn.
+    # The validated fields as they are (vars(), not model_dump(), which copies every value); the
+    # tool calls are converted in turn.
     calls = [ToolCallIn(**vars(call)) for call in message.tool_calls]
     return MessageIn(**{**vars(message), "tool_calls": calls})
 

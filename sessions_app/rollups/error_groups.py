@@ -77,8 +77,8 @@ def _latest_failures(
     """The latest stored failure of each (session, tool, fingerprint), leaving out `exclude`."""
     if not groups:
         return {}
-    # Written out: the ORM took three times as long to build this query as the database to run
-    # it, on every append with a failure. Values go in and come out as the ORM's would.
+    # Written out: building it through the ORM cost more than running it, on every append with
+    # a failure. Values go in and come out as the ORM's would.
     session_field = ToolCall._meta.get_field("session")
     sessions = {session_field.get_db_prep_value(s, connection): s for s, _, _ in groups}
     tools = sorted({tool for _, tool, _ in groups})

@@ -32,7 +32,7 @@ LOCKED_SESSION_FIELDS = (
 
 
 def _lock_session(session_id: uuid.UUID | str) -> Session:
-    # Written out: the ORM took longer to build this one-row query than the database to run it.
+    # Written out: building this one-row query through the ORM cost more than running it.
     table = connection.ops.quote_name(Session._meta.db_table)
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     sql = f"SELECT {', '.join(LOCKED_SESSION_FIELDS)} FROM {table} WHERE id = %s{lock}"
