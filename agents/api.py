@@ -34,7 +34,7 @@ from config.api_schemas import (
     responses,
     text,
 )
-from sessions_app.api import StatsOut, StatsQuery
+from sessions_app.schemas import StatsOut, StatsQuery
 from sessions_app.selectors import activity_stats
 
 users_router = Router()

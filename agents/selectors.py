@@ -13,7 +13,6 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from agents.models import (
     EDITOR_PERMISSIONS,
@@ -23,9 +22,9 @@ from agents.models import (
     ApiKeyFailure,
     Role,
     User,
+    agent_cache_key,
     api_key_hash,
 )
-from agents.services import agent_cache_key
 from config.errors import NotFound
 
 # last_used_at is written at most this often per key, so reads do not turn into writes.
@@ -125,7 +124,7 @@ def _granted_sql(perms: tuple[str, ...], user_column: str) -> tuple[str, list[st
     return sql, [part for perm in perms for part in perm.split(".", 1)]
 
 
-def api_key_authenticate(*, secret: str) -> ApiKey | None:
+def api_key_lookup(*, secret: str) -> ApiKey | None:
     """The usable key for this secret, or None; the hash is compared in constant time. The
     key's `owner_role` is its owner's role as it stands now, read in the same query, so a
     demoted operator's keys lose their power on the next request."""
@@ -166,10 +165,6 @@ def api_key_authenticate(*, secret: str) -> ApiKey | None:
         editor=key.editor_perms == len(EDITOR_PERMISSIONS),
         viewer=key.viewer_perms == len(VIEWER_PERMISSIONS),
     )
-    now = timezone.now()
-    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-        key.last_used_at = now
     return key
 
 

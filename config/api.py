@@ -1,4 +1,5 @@
-"""The JSON API: one NinjaAPI at /api/v1/, a Router per app, one error shape for everything."""
+"""The JSON API: one NinjaAPI at /api/v1/ with its parser, renderer and one error shape for
+everything. The apps' routers are mounted where the URLs are (config/urls.py)."""
 
 from __future__ import annotations
 
@@ -267,26 +268,6 @@ for _unavailable in DATABASE_UNAVAILABLE:
 def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
     logger.exception("API error", exc_info=exc)
     return error_response(request, 500, "Something went wrong on our side; it has been logged.")
-
-
-from agents.api import agents_router, users_router  # noqa: E402
-from memories.api import router as memories_router  # noqa: E402
-from sessions_app.api import (  # noqa: E402
-    messages_router,
-    sessions_router,
-    stats_router,
-    tool_calls_router,
-)
-from sessions_app.thread_api import threads_router  # noqa: E402
-
-api.add_router("/users", users_router, tags=["users"])
-api.add_router("/agents", agents_router, tags=["agents"])
-api.add_router("/sessions", sessions_router, tags=["sessions"])
-api.add_router("/messages", messages_router, tags=["messages"])
-api.add_router("/tool-calls", tool_calls_router, tags=["tool calls"])
-api.add_router("/memories", memories_router, tags=["memories"])
-api.add_router("/stats", stats_router, tags=["stats"])
-api.add_router("/threads", threads_router, tags=["threads"])
 
 
 class ApiErrorShapeMiddleware:

@@ -15,6 +15,7 @@ from ninja.errors import HttpError
 
 from agents.models import User
 from agents.selectors import agent_get, end_user_get
+from config.api import api
 from config.api_auth import WRITE_AUTH
 from config.api_schemas import (
     INT32_MAX,
@@ -39,6 +40,7 @@ from config.api_schemas import (
 )
 from config.errors import NotFound
 from sessions_app.models import ContentType, Message, Role, Session, ToolCall, ToolCallState
+from sessions_app.schemas import StatsOut, StatsQuery
 from sessions_app.selectors import (
     SessionFilters,
     activity_stats,
@@ -474,32 +476,8 @@ class CheckpointPage(Schema):
     next_cursor: str | None
 
 
-class StatsQuery(Schema):
-    days: int = Field(default=30, ge=1, le=366, description="Length of the per-day series.")
-
-
 class OverallStatsQuery(StatsQuery):
     agent: str | None = AgentFilter
-
-
-class DayOut(Schema):
-    day: dt.date
-    messages: int
-    tool_errors: int
-
-
-class StatsOut(Schema):
-    agent: int | None = Field(description="The agent's id, or null for all agents.")
-    sessions: int
-    active_sessions: int
-    messages: int
-    tool_calls: int
-    tool_errors: int
-    tool_calls_by_state: dict[str, int]
-    success_rate: float | None = Field(
-        description="completed / (completed + failed); null before any call finished."
-    )
-    per_day: list[DayOut]
 
 
 # --- sessions --------------------------------------------------------------------------------
@@ -673,8 +651,6 @@ def message_append_op(
     result = message_append(
         session_id=session_id, messages=[_message_in(m) for m in payload.messages]
     )
-    from config.api import api  # not at the top: config.api imports this module
-
     items = map(_message_out, result.messages, result.tool_calls)
     body = {"created": result.created, "items": list(items)}
     return api.create_response(request, body, status=201 if result.created else 200)

@@ -22,7 +22,7 @@ from django.db.models import (
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from config.api_schemas import INT32_MAX
+from config.database import INT32_MAX
 from config.errors import InvalidInput
 from config.keyset import Page, encode_cursor
 from sessions_app.models import (

@@ -24,7 +24,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 
-from config.admin_paging import planner_row_estimate
+from config.database import planner_row_estimate
 from config.errors import InvalidInput, NotFound
 from sessions_app.models import (
     Message,
