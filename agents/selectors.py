@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -82,9 +82,21 @@ def agent_config(*, name: str) -> dict[str, Any]:
     return config
 
 
-def end_user_list() -> QuerySet[User]:
-    """End users, newest first."""
-    return User.objects.end_users()
+def end_user_list(
+    *,
+    email: str = "",
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> QuerySet[User]:
+    """End users, optionally one email's or those created in a window."""
+    users = User.objects.end_users()
+    if email:
+        users = users.filter(email=User.objects.normalize_email(email))
+    if created_after:
+        users = users.filter(created_at__gte=created_after)
+    if created_before:
+        users = users.filter(created_at__lt=created_before)
+    return users
 
 
 def end_user_get(*, ref: int | str) -> User:

@@ -38,16 +38,19 @@ from config.api_schemas import (
     text,
     web_url,
 )
-from config.errors import NotFound
 from sessions_app.models import ContentType, Message, Role, Session, ToolCall, ToolCallState
 from sessions_app.schemas import StatsOut, StatsQuery
 from sessions_app.selectors import (
     SessionFilters,
     activity_stats,
     checkpoint_latest,
+    message_get,
     message_list,
+    message_tool_calls,
     session_get,
     session_list,
+    session_messages,
+    tool_call_get,
     tool_call_list,
     tool_error_group_page,
     tool_error_groups,
@@ -665,11 +668,11 @@ def session_messages_op(
     request: HttpRequest, session_id: uuid.UUID, query: Query[PageQuery]
 ) -> dict[str, Any]:
     session = session_get(session_id=session_id)
-    messages = Message.objects.filter(session=session)
+    messages = session_messages(session=session)
     page = paged(messages, ordering=("seq",), query=query, columns=MESSAGE_COLUMNS)
     # The page's tool calls in one query, as a prefetch would, but as rows shaped like the schema.
     calls: dict[int, list[dict[str, Any]]] = {message["id"]: [] for message in page["items"]}
-    rows = ToolCall.objects.filter(message_id__in=list(calls)).order_by("id")
+    rows = message_tool_calls(message_ids=list(calls))
     for row in rows.values_list(*TOOL_CALL_COLUMNS.values()):
         call = dict(zip(TOOL_CALL_COLUMNS, row, strict=True))
         calls[call["message"]].append(call)
@@ -738,7 +741,7 @@ def session_payloads_op(
     request: HttpRequest, session_id: uuid.UUID, query: Query[PayloadQuery]
 ) -> dict[str, Any]:
     session = session_get(session_id=session_id)
-    messages = Message.objects.filter(session=session)
+    messages = session_messages(session=session)
     columns = {"seq": "seq", "raw": "raw"}
     if query.last is not None:
         size = min(query.last, page_size(query.limit))
@@ -780,10 +783,7 @@ def message_list_op(request: HttpRequest, query: Query[MessageQuery]) -> dict[st
     summary="One message with its provider payload and tool calls",
 )
 def message_get_op(request: HttpRequest, message_id: RowId) -> Message:
-    message = Message.objects.prefetch_related("tool_calls").filter(pk=message_id).first()
-    if message is None:
-        raise NotFound(f"No message {message_id}.")
-    return message
+    return message_get(message_id=message_id)
 
 
 # --- tool calls ------------------------------------------------------------------------------
@@ -833,10 +833,7 @@ def error_group_list_op(request: HttpRequest, query: Query[ErrorGroupQuery]) -> 
     summary="One tool call with its input and output",
 )
 def tool_call_get_op(request: HttpRequest, tool_call_id: RowId) -> ToolCall:
-    call = ToolCall.objects.filter(pk=tool_call_id).first()
-    if call is None:
-        raise NotFound(f"No tool call {tool_call_id}.")
-    return call
+    return tool_call_get(call_id=tool_call_id, with_context=False)
 
 
 @tool_calls_router.patch(

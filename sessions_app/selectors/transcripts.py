@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db.models import (
     Prefetch,
+    QuerySet,
 )
 from django.db.models.functions import Length
 
@@ -106,14 +107,13 @@ def session_checkpoints(*, session: Session, limit: int = 10) -> list[Checkpoint
     return checkpoints
 
 
-def tool_call_get(*, call_id: int) -> ToolCall:
-    """One tool call with its payloads, its session and the message that asked for it."""
-    call = (
-        ToolCall.objects.select_related("session", "agent", "message")
-        .defer("message__raw")
-        .filter(pk=call_id)
-        .first()
-    )
+def tool_call_get(*, call_id: int, with_context: bool = True) -> ToolCall:
+    """One tool call with its payloads and, `with_context`, its session and the message that
+    asked for it (the console's page; the API shows the call alone)."""
+    calls = ToolCall.objects.all()
+    if with_context:
+        calls = calls.select_related("session", "agent", "message").defer("message__raw")
+    call = calls.filter(pk=call_id).first()
     if call is None:
         raise NotFound(f"No tool call {call_id}.")
     return call
@@ -137,3 +137,21 @@ def session_export_chunks(*, session: Session, chunk: int = 500) -> Any:
         if len(messages) < chunk:
             return
         after_seq = messages[-1].seq
+
+
+def session_messages(*, session: Session) -> QuerySet[Message]:
+    """A session's messages, to page in `seq` order (the (session, seq) unique index)."""
+    return Message.objects.filter(session=session)
+
+
+def message_tool_calls(*, message_ids: list[int]) -> QuerySet[ToolCall]:
+    """The tool calls of these messages in one query, in the order they were stored."""
+    return ToolCall.objects.filter(message_id__in=message_ids).order_by("id")
+
+
+def message_get(*, message_id: int) -> Message:
+    """One message with its provider payload and its tool calls, or `NotFound`."""
+    message = Message.objects.prefetch_related("tool_calls").filter(pk=message_id).first()
+    if message is None:
+        raise NotFound(f"No message {message_id}.")
+    return message
