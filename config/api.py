@@ -21,7 +21,6 @@ from ninja.parser import Parser
 from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
 
-from config.api_auth import READ_AUTH, docs_access
 from config.api_schemas import (
     JSON_COMPONENT,
     JSON_VALUE_SCHEMA,
@@ -126,11 +125,9 @@ api = LogdeckAPI(
     "Every time is ISO 8601 in UTC to the microsecond (`2026-01-31T09:30:00.123456Z`), and the "
     "time filters take the same form: `created_after` is inclusive, `created_before` exclusive.",
     urls_namespace="api",
-    auth=READ_AUTH,
     parser=StrictJsonParser(),
     renderer=ApiRenderer(),
-    docs_decorator=docs_access,
-)
+)  # its authentication and docs access are set where the routers are mounted (config/urls.py)
 
 ERROR_CODES = {
     400: "malformed_request",

@@ -7,6 +7,7 @@ import memories.urls
 import sessions_app.urls
 from agents.api import agents_router, users_router
 from config.api import api
+from config.api_auth import READ_AUTH, docs_access
 from memories.api import router as memories_router
 from sessions_app.api import messages_router, sessions_router, stats_router, tool_calls_router
 from sessions_app.thread_api import threads_router
@@ -18,7 +19,10 @@ admin.site.index_title = "Records"
 # The database going away outside a view is a 503 too (config/unavailable.py).
 handler500 = "config.unavailable.server_error"
 
-# The API's routers, in the order the OpenAPI schema lists them.
+# Reading needs a key or a staff session, as do the schema and the docs; the API's routers, in
+# the order the OpenAPI schema lists them.
+api.auth = READ_AUTH
+api.docs_decorator = docs_access
 api.add_router("/users", users_router, tags=["users"])
 api.add_router("/agents", agents_router, tags=["agents"])
 api.add_router("/sessions", sessions_router, tags=["sessions"])
