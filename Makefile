@@ -17,7 +17,7 @@ help:
 	@echo "make serve  production: gunicorn on $(HOST):$(PORT), settings from the environment"
 	@echo "make test   the whole suite (SQLite; PostgreSQL when DATABASE_URL is set)"
 	@echo "make lint   ruff and the import contracts"
-	@echo "make bench  the benchmark on PostgreSQL (SCALE=10k|100k|1m)"
+	@echo "make bench  the benchmark on PostgreSQL (SCALE=10k|100k|1m|10m)"
 	@echo "make loadtest  locust against make serve on PostgreSQL (SCALE=10k|100k|1m)"
 
 $(VENV)/.installed: pyproject.toml client/pyproject.toml

@@ -25,6 +25,7 @@ from agents.models import (
     agent_cache_key,
     api_key_hash,
 )
+from config.database import prepared_cursor
 from config.errors import NotFound
 
 # last_used_at is written at most this often per key, so reads do not turn into writes.
@@ -45,11 +46,16 @@ def agent_choices() -> list[tuple[int, str]]:
     return list(agent_list().values_list("id", "name")[:AGENT_CHOICES_LIMIT])
 
 
-def agent_get(*, ref: int | str) -> Agent:
-    """An agent by id or by name."""
+def agent_lookup(ref: int | str) -> dict[str, Any]:
+    """The filter that finds an agent by `ref`, its id if all digits, else its name."""
     # ASCII digits only: "¹".isdigit() is true, yet int("¹") fails.
     is_id = isinstance(ref, int) or (str(ref).isascii() and str(ref).isdigit())
-    lookup = {"pk": int(ref)} if is_id else {"name": ref}
+    return {"pk": int(ref)} if is_id else {"name": ref}
+
+
+def agent_get(*, ref: int | str) -> Agent:
+    """An agent by id or by name (a name of digits when no agent has that id)."""
+    lookup = agent_lookup(ref)
     agent = Agent.objects.filter(**lookup).first()
     if agent is None and "pk" in lookup:
         agent = Agent.objects.filter(name=str(ref)).first()
@@ -146,36 +152,44 @@ def api_key_lookup(*, secret: str) -> ApiKey | None:
     # One row by its unique hash, with the owner's flags and permissions, in one query written out
     # (the ORM's query building cost more than the query on every API request). The user comes
     # with only the columns the checks read; the rest loads if asked for.
+    # On PostgreSQL the statement is prepared: it runs on every API request, and planning its
+    # subqueries cost more than running them.
+    key_fields = ApiKey._meta.concrete_fields
     keys, users = (connection.ops.quote_name(m._meta.db_table) for m in (ApiKey, User))
     editor_sql, editor_params = _granted_sql(EDITOR_PERMISSIONS, "u.id")
     viewer_sql, viewer_params = _granted_sql(VIEWER_PERMISSIONS, "u.id")
-    rows = ApiKey.objects.raw(
-        f"SELECT k.*, u.is_active AS user_is_active, u.is_staff AS user_is_staff, "
-        f"u.is_superuser AS user_is_superuser, {editor_sql} AS editor_perms, "
-        f"{viewer_sql} AS viewer_perms FROM {keys} k "
-        f"JOIN {users} u ON u.id = k.user_id WHERE k.hashed_secret = %s",
-        [*editor_params, *viewer_params, hashed],
-    )
-    key = next(iter(rows), None)
-    if key is None:
+    columns = ", ".join(f"k.{connection.ops.quote_name(f.column)}" for f in key_fields)
+    with prepared_cursor() if connection.vendor == "postgresql" else connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns}, u.is_active, u.is_staff, u.is_superuser, {editor_sql}, "
+            f"{viewer_sql} FROM {keys} k JOIN {users} u ON u.id = k.user_id "
+            f"WHERE k.hashed_secret = %s",
+            [*editor_params, *viewer_params, hashed],
+        )
+        row = cursor.fetchone()
+    if row is None:
         return None
-    loaded = {
-        "id": key.user_id,
-        "is_active": key.user_is_active,
-        "is_staff": key.user_is_staff,
-        "is_superuser": key.user_is_superuser,
-    }
-    # from_db takes a partial row's values in the model's field order.
+    # from_db takes a row's values in the model's field order (converted as the ORM would).
+    values = list(row[: len(key_fields)])
+    for i, field in enumerate(key_fields):
+        column = field.get_col(ApiKey._meta.db_table)
+        for convert in connection.ops.get_db_converters(column) + column.get_db_converters(
+            connection
+        ):
+            values[i] = convert(values[i], column, connection)
+    key = ApiKey.from_db(connection.alias, [f.attname for f in key_fields], values)
+    active, staff, superuser, editor_perms, viewer_perms = row[len(key_fields) :]
+    loaded = {"id": key.user_id, "is_active": active, "is_staff": staff, "is_superuser": superuser}
     names = [f.attname for f in User._meta.concrete_fields if f.attname in loaded]
-    key.user = User.from_db(key._state.db, names, [loaded[name] for name in names])
+    key.user = User.from_db(connection.alias, names, [loaded[name] for name in names])
     if not hmac.compare_digest(key.hashed_secret, hashed) or not key.is_usable:
         return None
     key.owner_role = Role.of(
-        active=bool(key.user_is_active),
-        staff=bool(key.user_is_staff),
-        superuser=bool(key.user_is_superuser),
-        editor=key.editor_perms == len(EDITOR_PERMISSIONS),
-        viewer=key.viewer_perms == len(VIEWER_PERMISSIONS),
+        active=bool(active),
+        staff=bool(staff),
+        superuser=bool(superuser),
+        editor=editor_perms == len(EDITOR_PERMISSIONS),
+        viewer=viewer_perms == len(VIEWER_PERMISSIONS),
     )
     return key
 

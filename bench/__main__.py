@@ -1,4 +1,4 @@
-"""`python -m bench --scale 10k|100k|1m [--json PATH] [--repeat N]`, or `--compare a.json b.json`.
+"""`python -m bench --scale 10k|100k|1m|10m [--json PATH] [--repeat N]`, or `--compare A B`.
 
 Runs on PostgreSQL: DATABASE_URL if set, else postgres://postgres@127.0.0.1:5432/logdeck_bench
 (created and migrated when missing). Pages are requested in-process through Django's test client.
@@ -26,7 +26,7 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m bench",
         description="Logdeck against the stock Django admin and the raw-SQL floor, on PostgreSQL.",
     )
-    parser.add_argument("--scale", default="10k", help="messages: 10k, 100k, 1m or a number")
+    parser.add_argument("--scale", default="10k", help="messages: 10k, 100k, 1m, 10m or a number")
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
     parser.add_argument("--repeat", type=int, default=7, help="timed repetitions per figure")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs before timing")
@@ -212,6 +212,7 @@ def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
 
         lg = langgraph_steps.measure(url, write_key, warmup=args.warmup, repeat=args.repeat)
         for key, title in (
+            ("framework", "langgraph: three empty API calls over HTTP"),
             ("step", "langgraph: one step (put + put_writes + get_tuple)"),
             ("newest", "langgraph: list 10 newest of a 10,000-checkpoint thread"),
             ("deep", "langgraph: list 10 from the 100th oldest of 10,000"),

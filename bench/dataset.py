@@ -184,7 +184,9 @@ def scale_messages(scale: str) -> int:
     try:
         value = int(float(number) * factor)
     except ValueError:
-        raise SystemExit(f"--scale {scale!r}: use 10k, 100k, 1m or a number of messages.") from None
+        raise SystemExit(
+            f"--scale {scale!r}: use 10k, 100k, 1m, 10m or a number of messages."
+        ) from None
     if value < 200:
         raise SystemExit("--scale must be at least 200 messages.")
     return value

@@ -125,6 +125,19 @@ def step_call(saver: BaseCheckpointSaver, thread_id: str) -> Callable[[], Any]:
     return call
 
 
+def empty_calls(client: Any, server: str, count: int) -> Callable[[], Any]:
+    """`count` API calls that do nothing but authenticate and answer (the benchmark's empty API
+    list) on the saver's own connection: the least a step of `count` requests costs here."""
+    transport = client._transport
+    url = f"{server}/bench-framework/api/sessions"
+
+    def call() -> None:
+        for _ in range(count):
+            transport.client.get(url, headers=transport.headers).raise_for_status()
+
+    return call
+
+
 def fill_thread(saver: BaseCheckpointSaver, thread_id: str, count: int) -> list[str]:
     """`count` checkpoints on one thread, each the child of the last; their ids, oldest first."""
     (_config, checkpoint, metadata, new_versions), _ = recorded_step()
@@ -211,6 +224,12 @@ def measure(database_url: str, write_key: str, *, warmup: int, repeat: int) -> d
             },
             warmup={"logdeck": warmup, "stock": warmup, "floor": warmup},
             repeat=max(repeat * 10, 30),  # a step is short: more samples
+        )
+        # A step is three requests: three that do nothing are the least it can take.
+        results["framework"] = measure_together(
+            {"logdeck": empty_calls(client, url, 3), "stock": None, "floor": None},
+            warmup={"logdeck": warmup},
+            repeat=max(repeat * 10, 30),
         )
         thread = f"long-{run}"
         ids = {

@@ -121,6 +121,11 @@ def budgets(rows: list[dict[str, Any]]) -> None:
             r["budget_ms"] = round(min(allowed), 2)
         if floor is not None and medians.get(twin) is not None:
             r["least_ms"] = round(medians[twin] + floor, 2)
+        if r["key"] == "langgraph.step" and stock is not None:
+            # Over HTTP a step is three requests: three that do nothing are its least.
+            r["budget_ms"] = round(stock * LANGGRAPH_STEP_VS_POSTGRES, 2)
+            if medians.get("langgraph.framework") is not None:
+                r["least_ms"] = medians["langgraph.framework"]
 
 
 def out_of_reach(r: dict[str, Any]) -> bool:

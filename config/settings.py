@@ -180,6 +180,16 @@ if DATABASE_URL:
 if DATABASE_URL and _db["ENGINE"] == "django.db.backends.postgresql":
     # A PostgreSQL that does not answer is a 503 within seconds, not a worker held for long.
     _db.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT", 2)
+    # Values bound server-side: bytes and long texts go as they are, not spelled out in the SQL
+    # and parsed again. psycopg prepares no statement on its own (a prepared statement's generic
+    # plan cannot use a partial index whose condition became a parameter), only those Logdeck
+    # asks it to (config.database.prepared_cursor: the API key's look-up).
+    _binding = (
+        {"server_side_binding": True, "prepare_threshold": 2**31 - 1}
+        if env_bool("DATABASE_SERVER_SIDE_BINDING", True)
+        else {}
+    )
+    _db["OPTIONS"].update(_binding)
     if env_bool("DATABASE_POOL", True):
         from config.database import pool_check
 
@@ -213,7 +223,10 @@ if DATABASE_URL and _db["ENGINE"] == "django.db.backends.postgresql":
             raise ImproperlyConfigured("DATABASE_REPLICA_URLS must hold postgres:// URLs.")
         _replica["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60)
         _replica["CONN_HEALTH_CHECKS"] = True
-        _replica["OPTIONS"] = {"connect_timeout": env_int("REPLICA_CONNECT_TIMEOUT", 2)}
+        _replica["OPTIONS"] = {
+            "connect_timeout": env_int("REPLICA_CONNECT_TIMEOUT", 2),
+            **_binding,
+        }
         _replica["TEST"] = {"MIRROR": "default"}
         DATABASES[f"replica{_n}"] = _replica
     if len(DATABASES) > 1:
@@ -376,6 +389,19 @@ API_TRUSTED_PROXIES = env_list("API_TRUSTED_PROXIES")
 # Every line carries the request id; LOG_FORMAT=json makes each one a JSON object. One line per
 # request at INFO (logger "logdeck.request", REQUEST_LOG_LEVEL=WARNING keeps only the 5xx).
 LOG_FORMAT = env_str("LOG_FORMAT", "text").strip().lower()
+
+
+def _log_level(name: str, default: str) -> str:
+    # In any case, as gunicorn takes LOG_LEVEL too (`make serve`).
+    level = (env_str(name, "").strip() or default).upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ImproperlyConfigured(
+            f"{name}={level.lower()!r} is not a log level: use debug, info, warning, error or "
+            "critical."
+        )
+    return level
+
+
 if LOG_FORMAT not in {"text", "json"}:
     raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is not a log format: use text or json.")
 LOGGING = {
@@ -393,8 +419,8 @@ LOGGING = {
             "filters": ["request_id"],
         }
     },
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
-    "loggers": {"logdeck.request": {"level": env_str("REQUEST_LOG_LEVEL", "INFO")}},
+    "root": {"handlers": ["console"], "level": _log_level("LOG_LEVEL", "WARNING")},
+    "loggers": {"logdeck.request": {"level": _log_level("REQUEST_LOG_LEVEL", "INFO")}},
 }
 # Prometheus metrics at /metrics, only with `Authorization: Bearer <METRICS_TOKEN>`.
 METRICS_TOKEN = env_str("METRICS_TOKEN")

@@ -33,10 +33,10 @@ from config.errors import InvalidInput
 from config.keyset import keyset_page
 from sessions_app.models import Checkpoint, CheckpointWrite
 from sessions_app.thread_selectors import (
-    THREAD_ORDERING,
     checkpoint_writes,
     thread_checkpoint_get,
     thread_checkpoints,
+    thread_ordering,
 )
 from sessions_app.thread_services import (
     PRUNE_STRATEGIES,
@@ -46,6 +46,7 @@ from sessions_app.thread_services import (
     checkpoints_delete_for_runs,
     thread_copy,
     thread_delete,
+    thread_get_or_start,
     threads_prune,
 )
 
@@ -253,8 +254,7 @@ def _metadata_filter(raw: str | None) -> dict[str, Any] | None:
 def checkpoint_put_op(request: HttpRequest, payload: CheckpointPutIn) -> Status[Any]:
     state = _decoded(payload.checkpoint, "checkpoint")
     checkpoint, outcome = checkpoint_put(
-        agent=agent_get(ref=payload.agent),
-        thread_id=payload.thread_id,
+        session=thread_get_or_start(agent=payload.agent, thread_id=payload.thread_id),
         checkpoint_ns=payload.checkpoint_ns,
         checkpoint_id=payload.checkpoint_id,
         parent_checkpoint_id=payload.parent_checkpoint_id or "",
@@ -289,8 +289,7 @@ def writes_put_op(request: HttpRequest, payload: WritesPutIn) -> dict[str, Any]:
         for i, w in enumerate(payload.writes)
     ]
     count = checkpoint_writes_put(
-        agent=agent_get(ref=payload.agent),
-        thread_id=payload.thread_id,
+        session=thread_get_or_start(agent=payload.agent, thread_id=payload.thread_id),
         checkpoint_ns=payload.checkpoint_ns,
         checkpoint_id=payload.checkpoint_id,
         task_id=payload.task_id,
@@ -307,7 +306,7 @@ def writes_put_op(request: HttpRequest, payload: WritesPutIn) -> dict[str, Any]:
 )
 def checkpoint_get_op(request: HttpRequest, query: Query[CheckpointGetQuery]) -> dict[str, Any]:
     checkpoint = thread_checkpoint_get(
-        agent=agent_get(ref=query.agent),
+        agent=query.agent,
         thread_id=query.thread_id,
         checkpoint_ns=query.checkpoint_ns,
         checkpoint_id=query.checkpoint_id,
@@ -322,14 +321,17 @@ def checkpoint_get_op(request: HttpRequest, query: Query[CheckpointGetQuery]) ->
 )
 def checkpoint_list_op(request: HttpRequest, query: Query[CheckpointListQuery]) -> dict[str, Any]:
     checkpoints = thread_checkpoints(
-        agent=agent_get(ref=query.agent),
+        agent=query.agent,
         thread_id=query.thread_id,
         checkpoint_ns=query.checkpoint_ns,
         before=query.before,
         metadata=_metadata_filter(query.metadata),
     )
     page = keyset_page(
-        checkpoints, ordering=THREAD_ORDERING, cursor=query.cursor, size=page_size(query.limit)
+        checkpoints,
+        ordering=thread_ordering(query.thread_id, query.checkpoint_ns),
+        cursor=query.cursor,
+        size=page_size(query.limit),
     )
     writes = checkpoint_writes(page.items)
     items = [_checkpoint_out(c, writes[c.pk]) for c in page.items]

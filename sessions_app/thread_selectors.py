@@ -11,35 +11,64 @@ import ormsgpack
 from django.db.models import Q, QuerySet
 from django.db.models.fields.json import KeyTransform
 
-from agents.models import Agent
+from agents.selectors import agent_get, agent_lookup
 from config.errors import InvalidInput, NotFound
 from sessions_app.models import Checkpoint, CheckpointWrite, Session
 
-# Newest first by the framework's own ids (LangGraph's are time-ordered), then by row.
+# Newest first by the framework's own ids (LangGraph's are time-ordered), then by row: ids are
+# unique within a thread's namespace only.
 THREAD_ORDERING = ("-checkpoint_id", "-id")
+# Within one namespace of one thread the id alone orders: the unique index on (thread,
+# namespace, id) read backwards, with no sort of the thread's rows whatever the statistics say.
+NAMESPACE_ORDERING = ("-checkpoint_id",)
 WRITE_ORDERING = ("task_path", "task_id", "idx")
 MAX_FILTER_KEYS = 20
 
 
+def thread_ordering(thread_id: str | None, checkpoint_ns: str | None) -> tuple[str, ...]:
+    """The order of a thread's checkpoints newest first, as its indexes read it."""
+    return (
+        NAMESPACE_ORDERING
+        if thread_id is not None and checkpoint_ns is not None
+        else THREAD_ORDERING
+    )
+
+
+def thread_session_find(*, agent: int | str, thread_id: str) -> Session | None:
+    """The session of agent `agent` (its id or name) whose external key is `thread_id`, with its
+    agent, in one query; None if there is none (a new thread, or no such agent)."""
+    lookup = {f"agent__{name}": value for name, value in agent_lookup(agent).items()}
+    return Session.objects.select_related("agent").filter(external_key=thread_id, **lookup).first()
+
+
+def thread_session_get(*, agent: int | str, thread_id: str) -> Session | None:
+    """As `thread_session_find`, but `NotFound` if there is no such agent."""
+    session = thread_session_find(agent=agent, thread_id=thread_id)
+    if session is None:
+        # A new thread, an unknown agent (404), or a name of digits (agent_get's rule).
+        session = Session.objects.filter(agent=agent_get(ref=agent), external_key=thread_id).first()
+    return session
+
+
 def thread_checkpoints(
     *,
-    agent: Agent,
+    agent: int | str,
     thread_id: str | None,
     checkpoint_ns: str | None = None,
     before: str | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> QuerySet[Checkpoint]:
-    """The agent's framework checkpoints of one thread (or of all its threads), in one namespace
-    or all, older than `before`, whose metadata holds every key of `metadata` with its value;
-    order with `THREAD_ORDERING`."""
+    """The framework checkpoints of agent `agent` (its id or name; `NotFound` if there is none)
+    of one thread (or of all its threads), in one namespace or all, older than `before`, whose
+    metadata holds every key of `metadata` with its value; order with `thread_ordering`."""
     checkpoints = Checkpoint.objects.exclude(checkpoint_id="")
     if thread_id is not None:
-        session = Session.objects.filter(agent=agent, external_key=thread_id).first()
+        session = thread_session_get(agent=agent, thread_id=thread_id)
         if session is None:
             return Checkpoint.objects.none()
         checkpoints = checkpoints.filter(session=session)
     else:
-        checkpoints = checkpoints.filter(session__agent=agent)
+        checkpoints = checkpoints.filter(session__agent=agent_get(ref=agent))
     if checkpoint_ns is not None:
         checkpoints = checkpoints.filter(checkpoint_ns=checkpoint_ns)
     if before:
@@ -57,19 +86,29 @@ def thread_checkpoints(
 
 
 def thread_checkpoint_get(
-    *, agent: Agent, thread_id: str, checkpoint_ns: str, checkpoint_id: str | None
+    *, agent: int | str, thread_id: str, checkpoint_ns: str, checkpoint_id: str | None
 ) -> Checkpoint:
-    """One checkpoint of a thread's namespace, by id or the newest; `NotFound` if none."""
-    checkpoints = thread_checkpoints(agent=agent, thread_id=thread_id, checkpoint_ns=checkpoint_ns)
-    if checkpoint_id:
-        checkpoints = checkpoints.filter(checkpoint_id=checkpoint_id)
-    found = checkpoints.order_by(*THREAD_ORDERING).first()
+    """One checkpoint of a thread's namespace, by id or the newest; `NotFound` if none, or if
+    there is no such agent."""
+    session = thread_session_get(agent=agent, thread_id=thread_id)
+    found = None
+    if session is not None:
+        checkpoints = Checkpoint.objects.filter(session=session, checkpoint_ns=checkpoint_ns)
+        if checkpoint_id:
+            checkpoints = checkpoints.filter(checkpoint_id=checkpoint_id)
+        found = (
+            checkpoints.exclude(checkpoint_id="")
+            .defer("data")
+            .order_by(*thread_ordering(thread_id, checkpoint_ns))
+            .first()
+        )
     if found is None:
         where = f"checkpoint {checkpoint_id!r}" if checkpoint_id else "checkpoint"
+        name = session.agent.name if session is not None else agent_get(ref=agent).name
         raise NotFound(
-            f"Thread {thread_id!r} of agent {agent.name!r} has no {where}"
-            f" in namespace {checkpoint_ns!r}."
+            f"Thread {thread_id!r} of agent {name!r} has no {where} in namespace {checkpoint_ns!r}."
         )
+    found.session = session
     return found
 
 

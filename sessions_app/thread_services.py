@@ -12,15 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Subquery, TextField
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 
 from agents.models import Agent
-from config.errors import InvalidInput, NotFound
+from agents.selectors import agent_get
+from config.errors import Conflict, InvalidInput, NotFound
 from sessions_app.models import Checkpoint, CheckpointWrite, Session
 from sessions_app.services import session_get_or_start
+from sessions_app.thread_selectors import thread_session_find
 
 PRUNE_STRATEGIES = ("keep_latest", "delete")
 LANGGRAPH_CHECKPOINT = "langgraph"  # Checkpoint.type of a framework's checkpoint
@@ -34,6 +36,16 @@ class WriteIn:
     value: bytes
 
 
+def thread_get_or_start(*, agent: int | str, thread_id: str) -> Session:
+    """The session of agent `agent` (id or name) whose external key is `thread_id`, started if
+    new: one query when the thread exists. `NotFound` when there is no such agent."""
+    session = thread_session_find(agent=agent, thread_id=thread_id)
+    if session is None:
+        # A new thread, or a name of digits that agent_get finds when no agent has that id.
+        session, _started = session_get_or_start(agent=agent_get(ref=agent), external_key=thread_id)
+    return session
+
+
 def thread_session(*, agent: Agent, thread_id: str) -> Session:
     """The agent's session whose external key is `thread_id`, or `NotFound`."""
     session = Session.objects.filter(agent=agent, external_key=thread_id).first()
@@ -42,11 +54,9 @@ def thread_session(*, agent: Agent, thread_id: str) -> Session:
     return session
 
 
-@transaction.atomic
 def checkpoint_put(
     *,
-    agent: Agent,
-    thread_id: str,
+    session: Session,
     checkpoint_ns: str,
     checkpoint_id: str,
     parent_checkpoint_id: str,
@@ -54,39 +64,55 @@ def checkpoint_put(
     state: bytes,
     metadata: dict[str, Any],
 ) -> tuple[Checkpoint, str]:
-    """Store a checkpoint of a thread, starting the thread's session if it is new. A checkpoint
-    id stored before is replaced by this one (as LangGraph's own savers do), so a retried put
-    changes nothing. Returns the checkpoint and what happened: "created", "replaced" or
-    "unchanged"."""
+    """Store a checkpoint of a thread (`thread_get_or_start`). A checkpoint id stored before is
+    replaced by this one (as LangGraph's own savers do), so a retried put changes nothing.
+    Returns the checkpoint and what happened: "created", "replaced" or "unchanged"."""
     if not checkpoint_id:
         raise InvalidInput("checkpoint_id is required.", field="checkpoint_id")
-    session, _started = session_get_or_start(agent=agent, external_key=thread_id)
-    stored = (
-        Checkpoint.objects.select_for_update()
-        .filter(session=session, checkpoint_ns=checkpoint_ns, checkpoint_id=checkpoint_id)
-        .first()
-    )
     values = {
         "parent_checkpoint_id": parent_checkpoint_id,
         "state_type": state_type,
         "state": state,
         "metadata": metadata,
     }
-    if stored is None:
-        checkpoint = Checkpoint.objects.create(
-            session=session,
-            type=LANGGRAPH_CHECKPOINT,
-            checkpoint_ns=checkpoint_ns,
-            checkpoint_id=checkpoint_id,
-            **values,
-        )
+    checkpoint = Checkpoint(
+        session=session,
+        type=LANGGRAPH_CHECKPOINT,
+        checkpoint_ns=checkpoint_ns,
+        checkpoint_id=checkpoint_id,
+        **values,
+    )
+    # A new checkpoint, as nearly every put is, is one INSERT: its own transaction.
+    if _inserted(checkpoint):
         return checkpoint, "created"
-    changed = [name for name, value in values.items() if _stored_value(stored, name) != value]
-    for name in changed:
-        setattr(stored, name, values[name])
-    if changed:
-        stored.save(update_fields=changed)
+    with transaction.atomic():
+        stored = (
+            Checkpoint.objects.select_for_update()
+            .filter(session=session, checkpoint_ns=checkpoint_ns, checkpoint_id=checkpoint_id)
+            .first()
+        )
+        if stored is None:  # the insert failed on the thread itself, removed meanwhile
+            raise Conflict("The thread was deleted while the checkpoint was stored; retry.")
+        changed = [name for name, value in values.items() if _stored_value(stored, name) != value]
+        for name in changed:
+            setattr(stored, name, values[name])
+        if changed:
+            stored.save(update_fields=changed)
     return stored, "replaced" if changed else "unchanged"
+
+
+def _inserted(checkpoint: Checkpoint) -> bool:
+    """Insert `checkpoint`; False if its id is taken in its thread. Outside a transaction the
+    failed INSERT leaves nothing behind; inside one, a savepoint keeps the transaction usable."""
+    try:
+        if transaction.get_connection().in_atomic_block:
+            with transaction.atomic():
+                checkpoint.save(force_insert=True)
+        else:
+            checkpoint.save(force_insert=True)
+    except IntegrityError:
+        return False
+    return True
 
 
 def _stored_value(checkpoint: Checkpoint, name: str) -> Any:
@@ -94,27 +120,24 @@ def _stored_value(checkpoint: Checkpoint, name: str) -> Any:
     return bytes(value) if isinstance(value, memoryview) else value  # PostgreSQL's bytea
 
 
-@transaction.atomic
 def checkpoint_writes_put(
     *,
-    agent: Agent,
-    thread_id: str,
+    session: Session,
     checkpoint_ns: str,
     checkpoint_id: str,
     task_id: str,
     task_path: str,
     writes: Sequence[WriteIn],
 ) -> int:
-    """Store a task's pending writes for a checkpoint, all or none. A write stored before at its
-    (task, idx) stays as it is (a retry stores nothing twice); a special write (negative idx:
-    error, interrupt, resume, scheduled) replaces its predecessor. Returns how many writes the
-    batch holds."""
-    # The thread and its checkpoint may still be on their way (LangGraph stores a step's
-    # checkpoint in the background while its tasks already write): the writes wait for them.
+    """Store a task's pending writes for a checkpoint of a thread (`thread_get_or_start`), all
+    or none. A write stored before at its (task, idx) stays as it is (a retry stores nothing
+    twice); a special write (negative idx: error, interrupt, resume, scheduled) replaces its
+    predecessor. Returns how many writes the batch holds."""
+    # The checkpoint may still be on its way (LangGraph stores a step's checkpoint in the
+    # background while its tasks already write): the writes do not wait for it.
     positions = [w.idx for w in writes]
     if len(positions) != len(set(positions)):
         raise InvalidInput("Two writes of the batch have the same idx.", field="writes")
-    session, _started = session_get_or_start(agent=agent, external_key=thread_id)
     rows = [
         CheckpointWrite(
             session=session,
@@ -132,15 +155,16 @@ def checkpoint_writes_put(
     # As LangGraph's own savers: a regular write stored before stays; a special one is replaced.
     special = [row for row in rows if row.idx < 0]
     regular = [row for row in rows if row.idx >= 0]
-    if special:
-        CheckpointWrite.objects.bulk_create(
-            special,
-            update_conflicts=True,
-            unique_fields=["session", "checkpoint_ns", "checkpoint_id", "task_id", "idx"],
-            update_fields=["task_path", "channel", "value_type", "value"],
-        )
-    if regular:
-        CheckpointWrite.objects.bulk_create(regular, ignore_conflicts=True)
+    with transaction.atomic():  # a batch of both kinds is two statements
+        if special:
+            CheckpointWrite.objects.bulk_create(
+                special,
+                update_conflicts=True,
+                unique_fields=["session", "checkpoint_ns", "checkpoint_id", "task_id", "idx"],
+                update_fields=["task_path", "channel", "value_type", "value"],
+            )
+        if regular:
+            CheckpointWrite.objects.bulk_create(regular, ignore_conflicts=True)
     return len(rows)
 
 

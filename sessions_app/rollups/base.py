@@ -12,6 +12,7 @@ from django.db import connection
 from django.db.models import Model, QuerySet
 from django.utils import timezone
 
+from config.database import client_binding_cursor
 from sessions_app.models import Message, Session, ToolCall
 
 Statement = tuple[str, list[Any]]  # SQL and its values
@@ -78,20 +79,19 @@ class Rollup:
 
 
 def execute_in_order(statements: Sequence[Statement]) -> None:
-    """Run writes in their order: on PostgreSQL as one string in one round trip (psycopg binds
-    the values client-side, as Django has it, and sends several statements at once); elsewhere
-    each run of the same statement as one executemany."""
+    """Run writes in their order: on PostgreSQL as one string in one round trip (a cursor that
+    binds the values client-side may send several statements at once); elsewhere each run of
+    the same statement as one executemany."""
     if not statements:
         return
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and not connection.settings_dict["OPTIONS"].get(
-            "server_side_binding"
-        ):
+    if connection.vendor == "postgresql":
+        with client_binding_cursor() as cursor:
             cursor.execute(
                 "; ".join(sql for sql, _ in statements),
                 [value for _, values in statements for value in values],
             )
-            return
+        return
+    with connection.cursor() as cursor:
         start = 0
         for end in range(1, len(statements) + 1):
             if end == len(statements) or statements[end][0] != statements[start][0]:

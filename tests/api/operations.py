@@ -13,7 +13,7 @@ from agents.models import Agent, User
 from memories.models import Memory
 from sessions_app.models import Session, ToolCall
 from sessions_app.services import checkpoint_save
-from sessions_app.thread_services import checkpoint_put
+from sessions_app.thread_services import checkpoint_put, thread_get_or_start
 from tests.factories import AgentFactory, MemoryFactory, SessionFactory, UserFactory, conversation
 
 
@@ -34,8 +34,7 @@ def make_world() -> World:
     checkpoint_save(session_id=session.pk, type="state", data={"step": 2})
     memory = MemoryFactory(name="preferences", agent=agent, user=user)
     checkpoint_put(
-        agent=agent,
-        thread_id="thread-1",
+        session=thread_get_or_start(agent=agent.name, thread_id="thread-1"),
         checkpoint_ns="",
         checkpoint_id="0001",
         parent_checkpoint_id="",

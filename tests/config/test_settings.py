@@ -71,6 +71,7 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
             "DATABASE_POOL_MAX='lots' is not an integer",
         ),
         ({**PRODUCTION, "SESSION_COOKIE_SECURE": "maybe"}, "SESSION_COOKIE_SECURE='maybe'"),
+        ({**PRODUCTION, "LOG_LEVEL": "loud"}, "LOG_LEVEL='loud' is not a log level"),
     ],
 )
 def test_it_stops_with_a_clear_message_on_bad_settings(env, message):
@@ -117,6 +118,18 @@ def test_it_uses_postgres_with_a_pool_from_database_url():
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "django.db.backends.postgresql logdeck 7"
+
+
+def test_it_takes_log_levels_in_any_case_as_gunicorn_does():
+    result = _setting(
+        "settings.LOGGING['root']['level'], settings.LOGGING['loggers']['logdeck.request']",
+        **PRODUCTION,
+        LOG_LEVEL="warning",
+        REQUEST_LOG_LEVEL="Error",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "WARNING {'level': 'ERROR'}"
 
 
 SQLITE_PRAGMAS = (
