@@ -48,7 +48,7 @@ from sessions_app.services import (
     tool_call_update,
     tool_calls_delete,
 )
-from sessions_app.thread_services import checkpoint_put, thread_copy
+from sessions_app.thread_services import checkpoint_put, thread_copy, thread_get_or_start
 
 EXAMPLES = int(os.environ.get("LOGDECK_ROLLUP_EXAMPLES", "25"))
 REFUSED = (Conflict, InvalidInput, NotFound)  # a refused write changes nothing
@@ -135,8 +135,7 @@ class EveryWrite(RuleBasedStateMachine):
     def checkpoint_put(self, agent: int, thread: str) -> None:
         self.threads += 1
         checkpoint_put(
-            agent=_nth(self.agents(), agent),
-            thread_id=thread,
+            session=thread_get_or_start(agent=_nth(self.agents(), agent).pk, thread_id=thread),
             checkpoint_ns="",
             checkpoint_id=f"cp-{self.threads}",
             parent_checkpoint_id="",
