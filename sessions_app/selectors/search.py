@@ -161,6 +161,46 @@ def sessions_with_text(q: str, *, common: bool | None = None) -> Q:
     return Q(pk__in=_fts_hits("session_id", q))
 
 
+class TextOrKeyMatch(Expression):
+    """A session with a message whose text matches `q`, or whose external key is `q`, as one
+    EXISTS tested session by session in the list's order (a common `q`). Written as two
+    conditions joined by OR, the planner would collect every matching message into a hash
+    before the first row."""
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, q: str) -> None:
+        super().__init__()
+        self.q = q
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        table = compiler.quote_name(compiler.query.get_initial_alias())
+        match = _FTS_MATCH.replace("text_content", "m.text_content")
+        # UNION ALL keeps the EXISTS whole: the planner can neither hash it nor pull it up.
+        return (
+            f"EXISTS (SELECT 1 FROM {Message._meta.db_table} m "
+            f"WHERE m.session_id = {table}.id AND {match} "
+            f"UNION ALL SELECT 1 WHERE {table}.external_key = %s)",
+            [self.q, self.q],
+        )
+
+
+def sessions_with_text_or_key(q: str, *, common: bool | None = None) -> Q:
+    """Sessions with a message whose text matches `q` (`sessions_with_text`), or whose external
+    key is `q`: a framework's thread or session id typed into the search box finds its session."""
+    if len(q) > EXTERNAL_KEY_MAX:
+        return sessions_with_text(q, common=common)
+    by_key = Q(external_key=q)
+    if connection.vendor != "postgresql":
+        return sessions_with_text(q) | by_key
+    if common is None:
+        common = text_is_common(q)
+    if common:
+        return Q(TextOrKeyMatch(q))
+    return sessions_with_text(q, common=False) | by_key
+
+
 def _reads_as_int(key: str) -> bool:
     # As Django's JSON key transform decides: whatever int() takes ("-1", "1_0") is an index.
     try:
@@ -214,9 +254,7 @@ def session_list(filters: SessionFilters | None = None) -> QuerySet[Session]:
             else annotated.filter(_meta_value__isnull=False)
         )
     if f.q:
-        # A framework's thread or session id typed into the search box finds its session too.
-        by_key = Q(external_key=f.q) if len(f.q) <= EXTERNAL_KEY_MAX else Q(pk__in=[])
-        sessions = sessions.filter(sessions_with_text(f.q, common=f.q_common) | by_key)
+        sessions = sessions.filter(sessions_with_text_or_key(f.q, common=f.q_common))
     return sessions
 
 

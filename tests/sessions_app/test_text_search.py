@@ -16,6 +16,7 @@ from sessions_app.selectors import (
     text_is_common,
 )
 from tests.console.conftest import bulk_activity
+from tests.factories import SessionFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -74,3 +75,23 @@ def test_a_common_word_walks_the_messages_in_order(common_and_rare: None) -> Non
     assert "MATERIALIZED" not in searches[0] and "MATERIALIZED" in searches[1]
     assert common == list(newest[:5])
     assert [m.text_content for m in rare] == ["Calling a tool for a refund"] * 5
+
+
+def test_a_common_word_walks_the_sessions_in_order_with_the_keys_searched_too(
+    common_and_rare: None,
+) -> None:
+    """The search box finds a framework's thread by its key as well: the walk stays a walk (no
+    hash of every matching message first), and both plans find a keyed session with no
+    messages at all."""
+    keyed = SessionFactory(external_key="calling")
+    analyse()
+    walk = session_list(SessionFilters(q="calling", q_common=True)).order_by("-created_at", "-id")
+    sql, params = walk[:51].query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "hashed SubPlan" not in plan and "Hash" not in plan.split("SubPlan")[0]
+    for common in (True, False):
+        found = session_list(SessionFilters(q="calling", q_common=common))
+        assert found.filter(pk=keyed.pk).exists()
+        assert found.count() == 2001
