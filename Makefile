@@ -16,7 +16,7 @@ help:
 	@echo "make run    the console on http://$(HOST):$(PORT)/ with demo data (SQLite)"
 	@echo "make serve  production: gunicorn on $(HOST):$(PORT), settings from the environment"
 	@echo "make test   the whole suite (SQLite; PostgreSQL when DATABASE_URL is set)"
-	@echo "make lint   ruff"
+	@echo "make lint   ruff and the import contracts"
 	@echo "make bench  the benchmark on PostgreSQL (SCALE=10k|100k|1m|10m)"
 	@echo "make loadtest  locust against make serve on PostgreSQL (SCALE=10k|100k|1m)"
 
@@ -69,6 +69,8 @@ test-e2e: venv
 lint: venv
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
+	@# The import contracts in pyproject.toml: config the ground, apps downward, no cycles.
+	@$(VENV)/bin/lint-imports --no-cache
 
 format: venv
 	@$(VENV)/bin/ruff format .

@@ -34,7 +34,7 @@ from config.api_schemas import (
     responses,
     text,
 )
-from sessions_app.api import StatsOut, StatsQuery
+from sessions_app.schemas import StatsOut, StatsQuery
 from sessions_app.selectors import activity_stats
 
 users_router = Router()
@@ -101,13 +101,11 @@ def user_upsert_op(request: HttpRequest, payload: UserUpsertIn) -> Status[User]:
 
 @users_router.get("", response=responses({200: UserPage}), summary="List end users, newest first")
 def user_list_op(request: HttpRequest, query: Query[UserQuery]) -> dict[str, Any]:
-    users = end_user_list()
-    if query.email:
-        users = users.filter(email=User.objects.normalize_email(query.email))
-    if query.created_after:
-        users = users.filter(created_at__gte=query.created_after)
-    if query.created_before:
-        users = users.filter(created_at__lt=query.created_before)
+    users = end_user_list(
+        email=query.email or "",
+        created_after=query.created_after,
+        created_before=query.created_before,
+    )
     return paged(users, ordering=("-created_at", "-id"), query=query)
 
 

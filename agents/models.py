@@ -256,3 +256,10 @@ class ApiKeyFailure(models.Model):
         length = settings.API_AUTH_FAILURE_WINDOW
         now = time.time()
         return int(now // length), length - (now % length)
+
+
+def agent_cache_key(name: str) -> str:
+    """The cache key of an agent's configuration, read by the selectors, dropped by the services."""
+    # Hashed: a name may hold spaces or 200 characters, which cache keys must not (memcached
+    # rules, which Django checks for every backend and warns about on each read).
+    return "agent-config:" + hashlib.sha256(name.encode()).hexdigest()

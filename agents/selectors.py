@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -13,7 +13,6 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from agents.models import (
     EDITOR_PERMISSIONS,
@@ -23,9 +22,9 @@ from agents.models import (
     ApiKeyFailure,
     Role,
     User,
+    agent_cache_key,
     api_key_hash,
 )
-from agents.services import agent_cache_key
 from config.database import prepared_cursor
 from config.errors import NotFound
 
@@ -89,9 +88,21 @@ def agent_config(*, name: str) -> dict[str, Any]:
     return config
 
 
-def end_user_list() -> QuerySet[User]:
-    """End users, newest first."""
-    return User.objects.end_users()
+def end_user_list(
+    *,
+    email: str = "",
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> QuerySet[User]:
+    """End users, optionally one email's or those created in a window."""
+    users = User.objects.end_users()
+    if email:
+        users = users.filter(email=User.objects.normalize_email(email))
+    if created_after:
+        users = users.filter(created_at__gte=created_after)
+    if created_before:
+        users = users.filter(created_at__lt=created_before)
+    return users
 
 
 def end_user_get(*, ref: int | str) -> User:
@@ -131,7 +142,7 @@ def _granted_sql(perms: tuple[str, ...], user_column: str) -> tuple[str, list[st
     return sql, [part for perm in perms for part in perm.split(".", 1)]
 
 
-def api_key_authenticate(*, secret: str) -> ApiKey | None:
+def api_key_lookup(*, secret: str) -> ApiKey | None:
     """The usable key for this secret, or None; the hash is compared in constant time. The
     key's `owner_role` is its owner's role as it stands now, read in the same query, so a
     demoted operator's keys lose their power on the next request."""
@@ -180,10 +191,6 @@ def api_key_authenticate(*, secret: str) -> ApiKey | None:
         editor=editor_perms == len(EDITOR_PERMISSIONS),
         viewer=viewer_perms == len(VIEWER_PERMISSIONS),
     )
-    now = timezone.now()
-    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-        key.last_used_at = now
     return key
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +12,17 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from agents.models import Agent, ApiKey, ApiKeyFailure, ApiKeyScope, Role, User, api_key_hash
+from agents.models import (
+    Agent,
+    ApiKey,
+    ApiKeyFailure,
+    ApiKeyScope,
+    Role,
+    User,
+    agent_cache_key,
+    api_key_hash,
+)
+from agents.selectors import LAST_USED_RESOLUTION, api_key_lookup
 from config.errors import Conflict, Forbidden, InvalidInput
 
 USER_FIELDS = ("name", "phone_number", "user_data")
@@ -27,12 +36,6 @@ AGENT_FIELDS = (
     "active",
     "run_id",
 )
-
-
-def agent_cache_key(name: str) -> str:
-    # Hashed: a name may hold spaces or 200 characters, which cache keys must not (memcached
-    # rules, which Django checks for every backend and warns about on each read).
-    return "agent-config:" + hashlib.sha256(name.encode()).hexdigest()
 
 
 def _forget_agent(name: str) -> None:
@@ -253,3 +256,16 @@ def api_key_failure_record(*, address: str) -> None:
         )
         if not created:  # another worker counted its first failure in between
             counter.update(count=F("count") + 1)
+
+
+def api_key_authenticate(*, secret: str) -> ApiKey | None:
+    """The usable key for this secret, or None; its `last_used_at` moves on, at most once a
+    `LAST_USED_RESOLUTION`, so a busy key costs no write per request."""
+    key = api_key_lookup(secret=secret)
+    if key is None:
+        return None
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+    return key

@@ -192,7 +192,7 @@ def cases(ctx: Context) -> list[Case]:
     keyset = " WHERE (created_at, id) < (%s, %s)"
     session_keyset = " WHERE (s.created_at, s.id) < (%s, %s)"
     # The GIN index first, in a fence: left to itself the planner walks the created_at index and
-    # runs to_tsvector on every row until the page is full (0.4-1.3 s at a million messages).
+    # runs to_tsvector on every row until the page is full.
     search = (
         f" WHERE s.id IN (WITH hits AS MATERIALIZED (SELECT session_id FROM sessions_app_message "
         f"WHERE {FTS}) SELECT session_id FROM hits)"

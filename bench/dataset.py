@@ -1,8 +1,9 @@
 """The benchmark's dataset, built with COPY and kept between runs.
 
-Rows are generated the way the services would write them (exact session counters, gapless `seq`,
-fingerprints from `error_fingerprint`), streamed into COPY-format temporary files, then loaded
-table by table in one transaction with the secondary indexes dropped and rebuilt afterwards.
+Rows are generated the way the services would write them (gapless `seq`, fingerprints from
+`error_fingerprint`), streamed into COPY-format temporary files, then loaded
+table by table in one transaction with the secondary indexes dropped and rebuilt afterwards;
+the session counters and the rollups are then counted from the rows by `sessions_app.rollups`.
 A row in `bench.dataset` says what is loaded, so a second run at the same scale reuses it.
 """
 
@@ -21,6 +22,7 @@ from typing import IO, Any
 import psycopg
 from psycopg.sql import SQL, Identifier
 
+from sessions_app import rollups
 from sessions_app.fingerprints import error_fingerprint
 from sessions_app.services import MESSAGE_FIELDS, TOOL_CALL_FIELDS
 
@@ -242,49 +244,6 @@ class CopyFile:
                 copy.write(block)
 
 
-DAILY_ACTIVITY_SQL = """
-INSERT INTO sessions_app_dailyactivity (agent_id, day, messages, tool_calls, tool_errors,
-    sessions, active_sessions)
-SELECT agent_id, day, sum(messages), sum(tool_calls), sum(tool_errors), sum(sessions),
-       sum(active_sessions) FROM (
-    SELECT agent_id, (created_at AT TIME ZONE 'UTC')::date AS day,
-           count(*) AS messages, 0 AS tool_calls, 0 AS tool_errors, 0 AS sessions,
-           0 AS active_sessions
-    FROM sessions_app_message GROUP BY 1, 2
-    UNION ALL
-    SELECT agent_id, (created_at AT TIME ZONE 'UTC')::date, 0, count(*),
-           count(*) FILTER (WHERE is_error), 0, 0
-    FROM sessions_app_toolcall GROUP BY 1, 2
-    UNION ALL
-    SELECT agent_id, (created_at AT TIME ZONE 'UTC')::date, 0, 0, 0, count(*),
-           count(*) FILTER (WHERE finished_at IS NULL)
-    FROM sessions_app_session GROUP BY 1, 2
-) AS activity GROUP BY agent_id, day
-"""
-
-# The error groups' rollup, as the services would have kept it: each session counts on the day of
-# its latest failure in a group; the sample is the greatest message in code-point order.
-ERROR_GROUP_DAY_SQL = """
-INSERT INTO sessions_app_errorgroupday (agent_id, tool_name, error_fingerprint, day, failures,
-    sessions, first_seen_at, last_seen_at, sample_message)
-SELECT agent_id, tool_name, error_fingerprint, day, count(*), count(*) FILTER (WHERE latest),
-       min(created_at), max(created_at), max(error_message COLLATE "C")
-FROM (
-    SELECT agent_id, tool_name, error_fingerprint, (created_at AT TIME ZONE 'UTC')::date AS day,
-           created_at, error_message,
-           row_number() OVER (PARTITION BY session_id, tool_name, error_fingerprint
-                              ORDER BY created_at DESC) = 1 AS latest
-    FROM sessions_app_toolcall WHERE is_error
-) AS failures GROUP BY agent_id, tool_name, error_fingerprint, day
-"""
-
-# The stats' tool calls by state, as the services would have kept them.
-TOOL_STATE_COUNT_SQL = """
-INSERT INTO sessions_app_toolstatecount (agent_id, state, calls)
-SELECT agent_id, state, count(*) FROM sessions_app_toolcall GROUP BY agent_id, state
-"""
-
-
 def _ensure_meta(cursor: psycopg.Cursor) -> None:
     cursor.execute("CREATE SCHEMA IF NOT EXISTS bench")
     cursor.execute(
@@ -334,7 +293,7 @@ def vacuum(conn: psycopg.Connection) -> int:
     Every run leaves some: the ingestion figures roll back their COPY and bulk_create and delete
     the batches they append. Where autovacuum is off (as on this kind of machine) they pile up at
     the newest end of the indexes, and the planner walks them each time it probes a column's
-    actual range: a join of messages and tool calls took 4.7 ms to plan instead of 0.5."""
+    actual range, which makes a join of messages and tool calls slow to plan."""
     with conn.cursor() as cursor:
         cursor.execute(
             "SELECT relname, n_dead_tup FROM pg_stat_user_tables "
@@ -500,8 +459,6 @@ def build(conn: psycopg.Connection, messages: int, *, log: Any = print) -> Datas
                 created = start + dt.timedelta(seconds=rng.randint(0, 30 * 86400 - 7200))
                 gap = (5, 60)
             at = created
-            session_calls = 0
-            session_errors = 0
             pending_result = False
             for seq in range(size):
                 message_id += 1
@@ -529,7 +486,6 @@ def build(conn: psycopg.Connection, messages: int, *, log: Any = print) -> Datas
                     continue
                 pending_result = True
                 call_id += 1
-                session_calls += 1
                 tool = rng.choice(TOOLS)
                 failing = rng.random() < 0.05
                 finished = at + dt.timedelta(milliseconds=rng.randint(20, 5000))
@@ -540,7 +496,6 @@ def build(conn: psycopg.Connection, messages: int, *, log: Any = print) -> Datas
                 )
                 if failing:
                     errors += 1
-                    session_errors += 1
                     message = rng.choice(ERRORS).format(
                         n=rng.randint(1000, 99999), ms=rng.randint(1000, 30000),
                         k=rng.randint(1, 9), uid=uuid.UUID(int=rng.getrandbits(128), version=4),
@@ -564,7 +519,7 @@ def build(conn: psycopg.Connection, messages: int, *, log: Any = print) -> Datas
             sessions.add(
                 sid, agent, user, f"bench {index}", platform,
                 {"channel": platform, "tier": rng.choice(["free", "pro", "enterprise"])},
-                created, finished_at or at, at, finished_at, size, session_calls, session_errors,
+                created, finished_at or at, at, finished_at, 0, 0, 0,
             )  # fmt: skip
             if index % 5 == 0:
                 checkpoint_id += 1
@@ -614,11 +569,11 @@ def build(conn: psycopg.Connection, messages: int, *, log: Any = print) -> Datas
             for _name, definition in indexes:
                 cursor.execute(definition)
             cursor.execute("DELETE FROM bench.dropped_index")
-            # The charts' daily activity, the error groups' and the tool states' rollups, as the
-            # services would have kept them (days in UTC).
-            cursor.execute(DAILY_ACTIVITY_SQL)
-            cursor.execute(ERROR_GROUP_DAY_SQL)
-            cursor.execute(TOOL_STATE_COUNT_SQL)
+            # Every derived number (the session counters, loaded as zeros, and the rollups) from
+            # the rows, by the module that keeps them.
+            statements, params = rollups.bulk_sql()
+            for statement in statements:
+                cursor.execute(statement, params if "%(" in statement else None)
             for table in LOGDECK_TABLES:
                 if table not in ("sessions_app_session", "memories_memory"):
                     cursor.execute(

@@ -31,12 +31,13 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ORDER_VAR, PAGE_VAR, SEARCH_VAR, ChangeList
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.paginator import Paginator
-from django.db import DatabaseError, connections
+from django.db import DatabaseError
 from django.db.models import Model, QuerySet
 from django.db.models.options import Options
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
+from config.database import planner_row_estimate
 from config.errors import InvalidInput
 from config.keyset import after, decode_cursor, encode_cursor, reverse_ordering
 
@@ -48,23 +49,6 @@ CURSOR_VAR = "cursor"
 OFFSET_ROWS_LIMIT = 10_000
 # What a query-string lookup the ORM accepted can still raise once its query runs.
 LOOKUP_RUN_FAILURES = (OverflowError, ValueError, TypeError, ValidationError, DatabaseError)
-
-
-def planner_row_estimate(model: type[Model], using: str) -> int | None:
-    """PostgreSQL's estimate of a table's rows (kept by ANALYZE/autovacuum), or None if unknown."""
-    connection = connections[using]
-    if connection.vendor != "postgresql":
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
-            [connection.ops.quote_name(model._meta.db_table)],
-        )
-        row = cursor.fetchone()
-    # -1 means "never analysed" (PostgreSQL 14+); 0 may be an empty or a brand-new table.
-    if row is None or row[0] is None or row[0] < 0:
-        return None
-    return int(row[0])
 
 
 class BoundedCountPaginator(Paginator):

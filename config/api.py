@@ -1,4 +1,5 @@
-"""The JSON API: one NinjaAPI at /api/v1/, a Router per app, one error shape for everything."""
+"""The JSON API: one NinjaAPI at /api/v1/ with its parser, renderer and one error shape for
+everything. The apps' routers are mounted where the URLs are (config/urls.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ from ninja.parser import Parser
 from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
 
-from config.api_auth import READ_AUTH, docs_access
 from config.api_schemas import (
     JSON_COMPONENT,
     JSON_VALUE_SCHEMA,
@@ -125,11 +125,9 @@ api = LogdeckAPI(
     "Every time is ISO 8601 in UTC to the microsecond (`2026-01-31T09:30:00.123456Z`), and the "
     "time filters take the same form: `created_after` is inclusive, `created_before` exclusive.",
     urls_namespace="api",
-    auth=READ_AUTH,
     parser=StrictJsonParser(),
     renderer=ApiRenderer(),
-    docs_decorator=docs_access,
-)
+)  # its authentication and docs access are set where the routers are mounted (config/urls.py)
 
 ERROR_CODES = {
     400: "malformed_request",
@@ -267,26 +265,6 @@ for _unavailable in DATABASE_UNAVAILABLE:
 def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
     logger.exception("API error", exc_info=exc)
     return error_response(request, 500, "Something went wrong on our side; it has been logged.")
-
-
-from agents.api import agents_router, users_router  # noqa: E402
-from memories.api import router as memories_router  # noqa: E402
-from sessions_app.api import (  # noqa: E402
-    messages_router,
-    sessions_router,
-    stats_router,
-    tool_calls_router,
-)
-from sessions_app.thread_api import threads_router  # noqa: E402
-
-api.add_router("/users", users_router, tags=["users"])
-api.add_router("/agents", agents_router, tags=["agents"])
-api.add_router("/sessions", sessions_router, tags=["sessions"])
-api.add_router("/messages", messages_router, tags=["messages"])
-api.add_router("/tool-calls", tool_calls_router, tags=["tool calls"])
-api.add_router("/memories", memories_router, tags=["memories"])
-api.add_router("/stats", stats_router, tags=["stats"])
-api.add_router("/threads", threads_router, tags=["threads"])
 
 
 class ApiErrorShapeMiddleware:

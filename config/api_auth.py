@@ -20,8 +20,8 @@ from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
 
 from agents.models import ApiKey, Role
-from agents.selectors import api_key_authenticate, api_key_failure_wait
-from agents.services import api_key_failure_record
+from agents.selectors import api_key_failure_wait
+from agents.services import api_key_authenticate, api_key_failure_record
 
 
 def client_address(request: HttpRequest) -> str:

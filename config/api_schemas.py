@@ -30,10 +30,10 @@ from pydantic import (
     model_validator,
 )
 
+from config.database import INT32_MAX
 from config.keyset import INT64_MAX, keyset_page
 
 NO_NUL = r"^[^\x00]*$"
-INT32_MAX = 2**31 - 1
 
 
 def text(max_length: int | None = None, *, min_length: int = 0) -> Any:

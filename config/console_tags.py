@@ -42,8 +42,8 @@ def timetag(value: dt.datetime | None, style: str = "short") -> SafeString | str
         styles = ", ".join(TIME_STYLES)
         raise template.TemplateSyntaxError(f"timetag style must be one of {styles}") from None
     local = timezone.localtime(value) if timezone.is_aware(value) else value
-    # One strftime for both texts, and html.escape rather than format_html: half the cost of a
-    # row's time, every value still escaped.
+    # One strftime for both texts, and html.escape rather than format_html: a row's time is
+    # rendered on every list row, and every value is still escaped.
     title, _, text = local.strftime(f"%Y-%m-%d %H:%M:%S.%f %Z\n{shown}").partition("\n")
     return SafeString(
         f'<time datetime="{escape(local.isoformat())}" title="{escape(title.rstrip())}">'

@@ -1,4 +1,5 @@
-"""How the PostgreSQL connection pool tests a connection before it hands it out."""
+"""The database beyond the ORM: how the PostgreSQL connection pool tests a connection before it
+hands it out, the planner's row estimates, and the bounds of its columns."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from functools import cache
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from django.db import connection
+from django.db import connection, connections
 from django.db.backends.utils import CursorWrapper
+from django.db.models import Model
 from psycopg_pool import ConnectionPool
 
+INT32_MAX = 2**31 - 1  # the largest value of an integer column on every database
 # A connection that answered a round trip this recently, and whose socket has nothing unasked
 # to read, is handed out without another: a busy pool then costs no round trip per request.
 TRUSTED_FOR_SECONDS = 5.0
@@ -85,3 +88,20 @@ def _prepared_cursor_class() -> type:
             return super().execute(query, params, **{**kwargs, "prepare": True})
 
     return PreparedCursor
+
+
+def planner_row_estimate(model: type[Model], using: str) -> int | None:
+    """PostgreSQL's estimate of a table's rows (kept by ANALYZE/autovacuum), or None if unknown."""
+    db = connections[using]
+    if db.vendor != "postgresql":
+        return None
+    with db.cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
+            [db.ops.quote_name(model._meta.db_table)],
+        )
+        row = cursor.fetchone()
+    # -1 means "never analysed" (PostgreSQL 14+); 0 may be an empty or a brand-new table.
+    if row is None or row[0] is None or row[0] < 0:
+        return None
+    return int(row[0])

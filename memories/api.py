@@ -26,7 +26,7 @@ from config.api_schemas import (
 )
 from config.errors import NotFound
 from memories.models import Access, Memory, ReadMode, Scope
-from memories.selectors import memory_get_by_name, memory_list
+from memories.selectors import memory_get, memory_get_by_name, memory_list
 from memories.services import memory_delete, memory_update, memory_upsert
 from sessions_app.models import Session
 from sessions_app.selectors import session_get
@@ -160,7 +160,7 @@ def _fields(payload: Schema, *exclude: str) -> dict[str, Any]:
 
 
 def _memory(memory_id: uuid.UUID) -> Memory:
-    memory = Memory.objects.select_related("agent", "user").filter(pk=memory_id).first()
+    memory = memory_get(memory_id=memory_id)
     if memory is None:
         raise NotFound(f"No memory {memory_id}.")
     return memory

@@ -15,6 +15,7 @@ from ninja.errors import HttpError
 
 from agents.models import User
 from agents.selectors import agent_get, end_user_get
+from config.api import api
 from config.api_auth import WRITE_AUTH
 from config.api_schemas import (
     INT32_MAX,
@@ -37,15 +38,19 @@ from config.api_schemas import (
     text,
     web_url,
 )
-from config.errors import NotFound
 from sessions_app.models import ContentType, Message, Role, Session, ToolCall, ToolCallState
+from sessions_app.schemas import StatsOut, StatsQuery
 from sessions_app.selectors import (
     SessionFilters,
     activity_stats,
     checkpoint_latest,
+    message_get,
     message_list,
+    message_tool_calls,
     session_get,
     session_list,
+    session_messages,
+    tool_call_get,
     tool_call_list,
     tool_error_group_page,
     tool_error_groups,
@@ -474,32 +479,8 @@ class CheckpointPage(Schema):
     next_cursor: str | None
 
 
-class StatsQuery(Schema):
-    days: int = Field(default=30, ge=1, le=366, description="Length of the per-day series.")
-
-
 class OverallStatsQuery(StatsQuery):
     agent: str | None = AgentFilter
-
-
-class DayOut(Schema):
-    day: dt.date
-    messages: int
-    tool_errors: int
-
-
-class StatsOut(Schema):
-    agent: int | None = Field(description="The agent's id, or null for all agents.")
-    sessions: int
-    active_sessions: int
-    messages: int
-    tool_calls: int
-    tool_errors: int
-    tool_calls_by_state: dict[str, int]
-    success_rate: float | None = Field(
-        description="completed / (completed + failed); null before any call finished."
-    )
-    per_day: list[DayOut]
 
 
 # --- sessions --------------------------------------------------------------------------------
@@ -636,8 +617,8 @@ def session_delete_op(request: HttpRequest, session_id: uuid.UUID) -> dict[str, 
 
 
 # The batch append answers with the rows it has just stored, read by the lists' columns rather
-# than validated by Ninja against MessageWithCallsOut: validating 100 messages with their tool
-# calls again took longer than storing them. A test holds the two renderings equal.
+# than validated by Ninja against MessageWithCallsOut: validating what was just stored, again,
+# would cost more than storing it. A test holds the two renderings equal.
 def _tool_call_out(call: ToolCall) -> dict[str, Any]:
     return {name: getattr(call, attname) for name, attname in TOOL_CALL_COLUMNS.items()}
 
@@ -649,8 +630,8 @@ def _message_out(message: Message, calls: list[ToolCall]) -> dict[str, Any]:
 
 
 def _message_in(message: MessageBody) -> MessageIn:
-    # The validated fields as they are (vars(), not model_dump(), which copies every value and
-    # took as long as the rest of this conversion); the tool calls are converted in turn.
+    # The validated fields as they are (vars(), not model_dump(), which copies every value); the
+    # tool calls are converted in turn.
     calls = [ToolCallIn(**vars(call)) for call in message.tool_calls]
     return MessageIn(**{**vars(message), "tool_calls": calls})
 
@@ -673,8 +654,6 @@ def message_append_op(
     result = message_append(
         session_id=session_id, messages=[_message_in(m) for m in payload.messages]
     )
-    from config.api import api  # not at the top: config.api imports this module
-
     items = map(_message_out, result.messages, result.tool_calls)
     body = {"created": result.created, "items": list(items)}
     return api.create_response(request, body, status=201 if result.created else 200)
@@ -689,11 +668,11 @@ def session_messages_op(
     request: HttpRequest, session_id: uuid.UUID, query: Query[PageQuery]
 ) -> dict[str, Any]:
     session = session_get(session_id=session_id)
-    messages = Message.objects.filter(session=session)
+    messages = session_messages(session=session)
     page = paged(messages, ordering=("seq",), query=query, columns=MESSAGE_COLUMNS)
     # The page's tool calls in one query, as a prefetch would, but as rows shaped like the schema.
     calls: dict[int, list[dict[str, Any]]] = {message["id"]: [] for message in page["items"]}
-    rows = ToolCall.objects.filter(message_id__in=list(calls)).order_by("id")
+    rows = message_tool_calls(message_ids=list(calls))
     for row in rows.values_list(*TOOL_CALL_COLUMNS.values()):
         call = dict(zip(TOOL_CALL_COLUMNS, row, strict=True))
         calls[call["message"]].append(call)
@@ -762,7 +741,7 @@ def session_payloads_op(
     request: HttpRequest, session_id: uuid.UUID, query: Query[PayloadQuery]
 ) -> dict[str, Any]:
     session = session_get(session_id=session_id)
-    messages = Message.objects.filter(session=session)
+    messages = session_messages(session=session)
     columns = {"seq": "seq", "raw": "raw"}
     if query.last is not None:
         size = min(query.last, page_size(query.limit))
@@ -804,10 +783,7 @@ def message_list_op(request: HttpRequest, query: Query[MessageQuery]) -> dict[st
     summary="One message with its provider payload and tool calls",
 )
 def message_get_op(request: HttpRequest, message_id: RowId) -> Message:
-    message = Message.objects.prefetch_related("tool_calls").filter(pk=message_id).first()
-    if message is None:
-        raise NotFound(f"No message {message_id}.")
-    return message
+    return message_get(message_id=message_id)
 
 
 # --- tool calls ------------------------------------------------------------------------------
@@ -857,10 +833,7 @@ def error_group_list_op(request: HttpRequest, query: Query[ErrorGroupQuery]) -> 
     summary="One tool call with its input and output",
 )
 def tool_call_get_op(request: HttpRequest, tool_call_id: RowId) -> ToolCall:
-    call = ToolCall.objects.filter(pk=tool_call_id).first()
-    if call is None:
-        raise NotFound(f"No tool call {tool_call_id}.")
-    return call
+    return tool_call_get(call_id=tool_call_id, with_context=False)
 
 
 @tool_calls_router.patch(

@@ -31,9 +31,9 @@ class SessionQuerySet(models.QuerySet["Session"]):
         metadata, agent configuration or prompt is read and decoded for a list, and no model
         instance is built for a row that a template only reads."""
         # The name and the email as subqueries rather than joins: PostgreSQL then looks them up
-        # for the rows of the page alone, after its sort and limit. Joined, a search for a word
-        # in 4,261 of 20k sessions hashed every user and carried both columns through the sort
-        # (17.5 ms against 13.9 at a million messages); a plain page reads 50 rows either way.
+        # for the rows of the page alone, after its sort and limit. Joined, a search that matches
+        # many sessions hashes every user and carries both columns through the sort; a plain page
+        # reads 50 rows either way.
         return self.values(
             *SESSION_ROW_FIELDS,
             agent_name=Subquery(

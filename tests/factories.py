@@ -7,14 +7,9 @@ from django.contrib.auth.models import Group
 
 from agents.models import Agent, User
 from memories.models import Memory
+from sessions_app import rollups
 from sessions_app.models import ErrorGroupDay, Session
-from sessions_app.services import (
-    MessageIn,
-    ToolCallIn,
-    activity_of_rows,
-    daily_activity_add,
-    message_append,
-)
+from sessions_app.services import MessageIn, ToolCallIn, message_append
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -67,9 +62,9 @@ class SessionFactory(factory.django.DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class: type[Session], *args, **kwargs) -> Session:
-        # Counted in the daily activity, as `session_start` counts the sessions it starts.
+        # Counted by the rollups, as `session_start` counts the sessions it starts.
         session = super()._create(model_class, *args, **kwargs)
-        daily_activity_add(activity_of_rows(sessions=[session]))
+        rollups.rows_added(sessions=[session])
         return session
 
 

@@ -7,7 +7,7 @@ INDEX = "message_text_fts_idx"
 
 def create_index(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        # The expression must match `sessions_app.selectors._FTS_MATCH` exactly.
+        # The expression must match `sessions_app.selectors.search._FTS_MATCH` exactly.
         schema_editor.execute(
             f"CREATE INDEX IF NOT EXISTS {INDEX} ON sessions_app_message "
             "USING gin (to_tsvector('english'::regconfig, text_content))"

@@ -127,7 +127,7 @@ def test_it_reads_the_owners_role_in_the_one_key_query(cast: Cast, django_assert
 
 
 def test_it_agrees_with_the_users_own_role(cast: Cast) -> None:
-    from agents.selectors import api_key_authenticate
+    from agents.services import api_key_authenticate
 
     for (actor, _scope), secret in cast.secrets.items():
         key = api_key_authenticate(secret=secret)

@@ -10,8 +10,7 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from agents.models import ApiKey, User
-from agents.selectors import api_key_authenticate
-from agents.services import api_key_create
+from agents.services import api_key_authenticate, api_key_create
 from tests.api.conftest import ApiClient, assert_error
 from tests.api.operations import LABELS, World, call, make_world, operation
 

@@ -17,7 +17,8 @@ from sessions_app.models import (
     ToolCall,
     ToolStateCount,
 )
-from sessions_app.services import rollups_recount, session_finish
+from sessions_app.rollups import recount
+from sessions_app.services import session_finish
 from tests.api.conftest import ApiClient, assert_error
 from tests.factories import AgentFactory, MemoryFactory, SessionFactory, conversation
 
@@ -103,7 +104,7 @@ def test_it_deletes_old_finished_sessions_in_batches_and_keeps_the_rollups_exact
     # The rollups the services kept are what a recount from the remaining rows gives.
     kept_rollup = rollups()
     assert kept_rollup != before_rollup
-    rollups_recount()
+    recount()
     assert rollups() == kept_rollup
     for field in ("message_count", "tool_call_count", "error_count"):
         assert all(getattr(s, field) for s in Session.objects.all())

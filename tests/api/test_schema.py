@@ -8,7 +8,7 @@ import re
 import pytest
 from openapi_spec_validator import validate
 
-from config.api import api as ninja_api
+from config.urls import api as ninja_api  # with the routers the URLs mount
 from tests.api.conftest import ApiClient, assert_error
 from tests.api.operations import LABELS
 from tests.factories import AgentFactory

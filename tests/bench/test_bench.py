@@ -21,12 +21,8 @@ from bench.measure import Figure, measure_together, percentile, shown_rows
 from bench.report import budgets, compare, out_of_reach, row, table
 from sessions_app.fingerprints import error_fingerprint
 from sessions_app.models import DailyActivity, Message, Session, ToolCall, ToolStateCount
-from sessions_app.services import (
-    ACTIVITY_COLUMNS,
-    daily_activity_rebuild,
-    error_groups_rebuild,
-    tool_states_rebuild,
-)
+from sessions_app.rollups import BY_NAME
+from sessions_app.rollups.daily_activity import ACTIVITY_COLUMNS
 from tests.factories import AgentFactory, SessionFactory, error_group_days
 
 MESSAGES = 600
@@ -237,15 +233,15 @@ def test_it_builds_a_dataset_the_services_could_have_written(built: dataset.Data
         assert call.error_fingerprint == error_fingerprint(call.error_message)
     # The error groups' rollup is what the services' recount gives.
     rollup = error_group_days()
-    assert rollup and error_groups_rebuild() == len(rollup)
+    assert rollup and BY_NAME["error groups by day"].rebuild() == len(rollup)
     assert rollup == error_group_days()
     # So are the tool calls by state.
     states = set(ToolStateCount.objects.values_list("agent_id", "state", "calls"))
-    assert states and tool_states_rebuild() == len(states)
+    assert states and BY_NAME["tool calls by state"].rebuild() == len(states)
     assert states == set(ToolStateCount.objects.values_list("agent_id", "state", "calls"))
     # So is the daily activity, with the sessions started and still active each day.
     activity = set(DailyActivity.objects.values_list(*DAILY_ACTIVITY))
-    assert activity and daily_activity_rebuild() == len(activity)
+    assert activity and BY_NAME["daily activity"].rebuild() == len(activity)
     assert activity == set(DailyActivity.objects.values_list(*DAILY_ACTIVITY))
     assert sum(row[5] for row in activity) == Session.objects.count()
     assert dataset.existing(connection.connection, MESSAGES) is not None

@@ -8,16 +8,10 @@ from django.utils import timezone
 
 from agents.models import Agent
 from memories.models import Memory
+from sessions_app import rollups
 from sessions_app.fingerprints import error_fingerprint
 from sessions_app.models import Message, Session, ToolCall
-from sessions_app.services import (
-    MessageIn,
-    ToolCallIn,
-    activity_of_rows,
-    daily_activity_add,
-    error_groups_add,
-    message_append,
-)
+from sessions_app.services import MessageIn, ToolCallIn, message_append
 from tests.factories import AgentFactory, SessionFactory, UserFactory
 
 HTMX = {"HX-Request": "true"}
@@ -53,9 +47,6 @@ def bulk_activity(n: int, *, agent: Agent | None = None, groups: int = 151) -> l
             platform="web",
             metadata={"channel": "chat"},
             created_at=now - dt.timedelta(minutes=i),
-            message_count=1,
-            tool_call_count=1,
-            error_count=i % 2,
         )
         for i in range(n)
     ]
@@ -92,8 +83,7 @@ def bulk_activity(n: int, *, agent: Agent | None = None, groups: int = 151) -> l
             )
         )
     ToolCall.objects.bulk_create(calls)
-    daily_activity_add(activity_of_rows(messages=messages, tool_calls=calls, sessions=sessions))
-    error_groups_add(calls)
+    rollups.rows_added(sessions=sessions, messages=messages, tool_calls=calls)
     return sessions
 
 
@@ -106,9 +96,6 @@ def bulk_group(n: int, *, tool: str = "lookup_order") -> tuple[str, str]:
             agent=agent,
             name=f"S{i}",
             created_at=now - dt.timedelta(minutes=i),
-            message_count=1,
-            tool_call_count=1,
-            error_count=1,
         )
         for i in range(n)
     )
@@ -132,8 +119,7 @@ def bulk_group(n: int, *, tool: str = "lookup_order") -> tuple[str, str]:
         )
         for s, m in zip(sessions, messages, strict=True)
     )
-    daily_activity_add(activity_of_rows(messages=messages, tool_calls=calls, sessions=sessions))
-    error_groups_add(calls)
+    rollups.rows_added(sessions=sessions, messages=messages, tool_calls=calls)
     return tool, fingerprint
 
 

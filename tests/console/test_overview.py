@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from sessions_app.services import ActivityChange, daily_activity_add
+from sessions_app.rollups.daily_activity import ActivityChange, daily_activity_add
 from tests.console.conftest import HOSTILE, assert_inert, bulk_activity, htmx
 from tests.factories import AgentFactory, SessionFactory, conversation
 

@@ -14,9 +14,9 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from config.errors import Conflict
-from sessions_app import services
 from sessions_app.models import DailyActivity, Message, Session, ToolCall
-from sessions_app.services import AppendResult, MessageIn, ToolCallIn, message_append
+from sessions_app.services import AppendResult, MessageIn, ToolCallIn, batch_insert, message_append
+from sessions_app.services import messages as appends
 from tests.factories import AgentFactory, SessionFactory
 
 pytestmark = pytest.mark.django_db
@@ -88,7 +88,7 @@ def insert_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     if request.param == "copy" and connection.vendor != "postgresql":
         pytest.skip("COPY is PostgreSQL's")
     if request.param == "bulk_create":
-        monkeypatch.setattr(services, "_messages_insert", services._messages_bulk_create)
+        monkeypatch.setattr(appends, "_messages_insert", batch_insert._messages_bulk_create)
     monkeypatch.setattr(timezone, "now", lambda: NOW)
     return request.param
 
@@ -120,7 +120,7 @@ def test_it_stores_the_same_rows_through_copy_and_through_bulk_create(
     agent = AgentFactory()
     copied, created = SessionFactory(agent=agent), SessionFactory(agent=agent)
     by_copy = message_append(session_id=copied.pk, messages=batch())
-    monkeypatch.setattr(services, "_messages_insert", services._messages_bulk_create)
+    monkeypatch.setattr(appends, "_messages_insert", batch_insert._messages_bulk_create)
     by_bulk_create = message_append(session_id=created.pk, messages=batch())
 
     stored = list(_stored(copied))

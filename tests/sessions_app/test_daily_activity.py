@@ -10,6 +10,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from agents.services import agent_delete
+from sessions_app import rollups
 from sessions_app.models import (
     DailyActivity,
     ErrorGroupDay,
@@ -20,21 +21,12 @@ from sessions_app.models import (
 )
 from sessions_app.selectors import activity_stats
 from sessions_app.services import (
-    MessageIn,
     ToolCallIn,
-    daily_activity_rebuild,
-    error_groups_rebuild,
-    message_append,
-    messages_delete,
     session_delete,
     session_finish,
     session_start,
     sessions_finish,
     tool_call_add,
-    tool_call_finish,
-    tool_call_update,
-    tool_calls_delete,
-    tool_states_rebuild,
 )
 from tests.factories import AgentFactory, SessionFactory, conversation, error_group_days
 
@@ -65,9 +57,8 @@ def _assert_matches_a_recount() -> None:
     """The daily activity, the error-group rollup and the tool calls by state, as the services
     kept them, are what a recount from the sessions, messages and tool calls gives."""
     kept, groups, states = _table(), error_group_days(), _tool_states()
-    daily_activity_rebuild()
-    error_groups_rebuild()
-    tool_states_rebuild()
+    assert not any(rollups.drift().values())
+    rollups.recount()
     assert kept == _table()
     assert groups == error_group_days()
     assert states == _tool_states()
@@ -78,49 +69,7 @@ def _assert_matches_a_recount() -> None:
     )
 
 
-def test_it_counts_every_write_and_delete_exactly():
-    agent = AgentFactory()
-    today, earlier = SessionFactory(agent=agent), SessionFactory(agent=agent)
-    conversation(today, turns=3, failing=1)
-    three_days_ago = timezone.now() - dt.timedelta(days=3)
-    message_append(
-        session_id=earlier.pk,
-        messages=[
-            MessageIn(role="user", text_content="old", created_at=three_days_ago),
-            MessageIn(
-                role="assistant",
-                created_at=three_days_ago,
-                tool_calls=[ToolCallIn(tool_name="search", call_id="r", state="running")],
-            ),
-        ],
-    )
-    _assert_matches_a_recount()
-    assert (
-        DailyActivity.objects.get(agent=agent, day=timezone.localdate(three_days_ago)).messages == 2
-    )
-
-    running = ToolCall.objects.get(call_id="r")
-    assert ToolStateCount.objects.get(agent=agent, state="running").calls == 1
-    tool_call_finish(tool_call_id=running.pk, error_message="Timeout after 30s")
-    assert ToolStateCount.objects.get(agent=agent, state="running").calls == 0
-    _assert_matches_a_recount()
-    tool_call_update(tool_call_id=running.pk, state="completed", is_error=False, error_message="")
-    _assert_matches_a_recount()
-    tool_call_update(tool_call_id=running.pk, tool_name="lookup")  # the state stays
-    _assert_matches_a_recount()
-    tool_call_finish(tool_call_id=running.pk, state="denied")
-    _assert_matches_a_recount()
-    added = tool_call_add(session_id=today.pk, call=ToolCallIn(tool_name="x", state="failed"))
-    _assert_matches_a_recount()
-    tool_calls_delete(tool_calls=ToolCall.objects.filter(pk=added.pk))
-    _assert_matches_a_recount()
-    messages_delete(messages=Message.objects.filter(session=today, seq__in=[1, 2]))
-    _assert_matches_a_recount()
-    session_delete(session_id=earlier.pk)
-    _assert_matches_a_recount()
-    assert not DailyActivity.objects.filter(day=timezone.localdate(three_days_ago)).exclude(
-        messages=0
-    )
+# Every service against a full recount, in random sequences: test_rollups_stateful.py.
 
 
 def test_it_counts_the_sessions_started_each_day_and_those_still_active():

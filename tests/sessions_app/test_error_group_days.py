@@ -14,11 +14,11 @@ from django.utils import timezone
 from agents.services import agent_delete
 from sessions_app.fingerprints import error_fingerprint
 from sessions_app.models import ErrorGroupDay, Message, Session, ToolCall, ToolStateCount
+from sessions_app.rollups import BY_NAME
 from sessions_app.selectors import daily_counts, tool_error_groups
 from sessions_app.services import (
     MessageIn,
     ToolCallIn,
-    error_groups_rebuild,
     message_append,
     messages_delete,
     session_delete,
@@ -43,7 +43,7 @@ def _assert_exact() -> None:
     """The rollup is what a recount gives, and every window from midnight on, for all agents
     and for each, reads from it what grouping the failures themselves gives."""
     kept = error_group_days()
-    error_groups_rebuild()
+    BY_NAME["error groups by day"].rebuild()
     assert kept == error_group_days()
     agents = [None, *Session.objects.values_list("agent_id", flat=True).distinct()]
     week = timezone.localdate() - dt.timedelta(days=6)
