@@ -8,6 +8,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Path, Query, Router, Schema, Status
 
+from agents.api_auth import WRITE_AUTH
 from agents.models import Agent, User
 from agents.selectors import agent_get, agent_list, end_user_get, end_user_list
 from agents.services import (
@@ -18,7 +19,6 @@ from agents.services import (
     user_update,
     user_upsert,
 )
-from config.api_auth import WRITE_AUTH
 from config.api_schemas import (
     NO_NUL,
     WRITE,

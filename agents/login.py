@@ -14,8 +14,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path
 
+from agents.api_auth import client_address
 from agents.models import User
-from config.api_auth import client_address
 
 
 def login_username(request: HttpRequest, credentials: dict[str, Any] | None = None) -> str:

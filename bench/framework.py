@@ -13,8 +13,8 @@ from django.template import engines
 from django.urls import path
 from ninja import NinjaAPI
 
+from agents.api_auth import READ_AUTH
 from config.api import ApiRenderer
-from config.api_auth import READ_AUTH
 from config.console import HtmxHttpRequest, console_view
 from sessions_app.api import SessionPage
 from sessions_app.views import VIEW_SESSIONS

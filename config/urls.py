@@ -6,8 +6,8 @@ import agents.urls
 import memories.urls
 import sessions_app.urls
 from agents.api import agents_router, users_router
+from agents.api_auth import READ_AUTH, docs_access
 from config.api import api
-from config.api_auth import READ_AUTH, docs_access
 from memories.api import router as memories_router
 from sessions_app.api import messages_router, sessions_router, stats_router, tool_calls_router
 from sessions_app.thread_api import threads_router

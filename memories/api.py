@@ -10,9 +10,9 @@ from typing import Any, Literal
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 
+from agents.api_auth import WRITE_AUTH
 from agents.models import Agent, User
 from agents.selectors import agent_get, end_user_get
-from config.api_auth import WRITE_AUTH
 from config.api_schemas import (
     NO_NUL,
     WRITE,

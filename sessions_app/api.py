@@ -13,10 +13,10 @@ from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 
+from agents.api_auth import WRITE_AUTH
 from agents.models import User
 from agents.selectors import agent_get, end_user_get
 from config.api import api
-from config.api_auth import WRITE_AUTH
 from config.api_schemas import (
     INT32_MAX,
     NO_NUL,

@@ -17,8 +17,8 @@ from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import AfterValidator
 
+from agents.api_auth import WRITE_AUTH
 from agents.selectors import agent_get
-from config.api_auth import WRITE_AUTH
 from config.api_schemas import (
     WRITE,
     InputSchema,
