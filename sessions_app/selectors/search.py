@@ -103,7 +103,8 @@ def text_is_common(q: str) -> bool:
 
 def _fts_hits(column: str, q: str) -> RawSQL:
     # The GIN lookup in a MATERIALIZED fence: left to itself the planner walks the created_at
-    # index and runs to_tsvector on every row until a page is full (over a second at 1M rows).
+    # index and runs to_tsvector on every row until a page is full (README, "What the code's
+    # choices rest on").
     return RawSQL(
         f"WITH hits AS MATERIALIZED (SELECT {column} FROM sessions_app_message "
         f"WHERE {_FTS_MATCH}) SELECT {column} FROM hits",
