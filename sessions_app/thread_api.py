@@ -37,6 +37,7 @@ from sessions_app.thread_selectors import (
     thread_checkpoint_get,
     thread_checkpoints,
     thread_ordering,
+    with_metadata,
 )
 from sessions_app.thread_services import (
     PRUNE_STRATEGIES,
@@ -325,8 +326,9 @@ def checkpoint_list_op(request: HttpRequest, query: Query[CheckpointListQuery]) 
         thread_id=query.thread_id,
         checkpoint_ns=query.checkpoint_ns,
         before=query.before,
-        metadata=_metadata_filter(query.metadata),
     )
+    # After the agent is found: an unknown agent is a 404 whatever else the query holds.
+    checkpoints = with_metadata(checkpoints, _metadata_filter(query.metadata))
     page = keyset_page(
         checkpoints,
         ordering=thread_ordering(query.thread_id, query.checkpoint_ns),

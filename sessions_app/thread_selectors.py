@@ -56,11 +56,10 @@ def thread_checkpoints(
     thread_id: str | None,
     checkpoint_ns: str | None = None,
     before: str | None = None,
-    metadata: dict[str, Any] | None = None,
 ) -> QuerySet[Checkpoint]:
     """The framework checkpoints of agent `agent` (its id or name; `NotFound` if there is none)
-    of one thread (or of all its threads), in one namespace or all, older than `before`, whose
-    metadata holds every key of `metadata` with its value; order with `thread_ordering`."""
+    of one thread (or of all its threads), in one namespace or all, older than `before`; order
+    with `thread_ordering`, filter with `with_metadata`."""
     checkpoints = Checkpoint.objects.exclude(checkpoint_id="")
     if thread_id is not None:
         session = thread_session_get(agent=agent, thread_id=thread_id)
@@ -73,6 +72,13 @@ def thread_checkpoints(
         checkpoints = checkpoints.filter(checkpoint_ns=checkpoint_ns)
     if before:
         checkpoints = checkpoints.filter(checkpoint_id__lt=before)
+    return checkpoints.select_related("session").defer("session__metadata", "session__name", "data")
+
+
+def with_metadata(
+    checkpoints: QuerySet[Checkpoint], metadata: dict[str, Any] | None
+) -> QuerySet[Checkpoint]:
+    """The `checkpoints` whose metadata holds every key of `metadata` with its value."""
     for i, (key, value) in enumerate((metadata or {}).items()):
         if i >= MAX_FILTER_KEYS:
             raise InvalidInput(
@@ -82,7 +88,7 @@ def thread_checkpoints(
         alias = f"_metadata_{i}"
         checkpoints = checkpoints.alias(**{alias: KeyTransform(key, "metadata")})
         checkpoints = checkpoints.filter(**{alias: value})
-    return checkpoints.select_related("session").defer("session__metadata", "session__name", "data")
+    return checkpoints
 
 
 def thread_checkpoint_get(

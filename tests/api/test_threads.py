@@ -357,3 +357,13 @@ def test_a_step_runs_a_fixed_number_of_queries(api: ApiClient, agent, django_ass
         got = api.get("/threads/checkpoint", {"agent": "graph", "thread_id": "thread/1"})
     assert got.json()["checkpoint_id"] == "0002"
     assert len(got.json()["pending_writes"]) == 1
+
+
+def test_it_answers_an_unknown_agent_with_404_before_reading_the_filter(
+    api: ApiClient, agent
+) -> None:
+    for metadata in ("", "not json", "[1]"):
+        unknown = api.get("/threads/checkpoints", {"agent": "nobody", "metadata": metadata})
+        assert_error(unknown, 404)
+        known = api.get("/threads/checkpoints", {"agent": "graph", "metadata": metadata})
+        assert_error(known, 422, "metadata")
