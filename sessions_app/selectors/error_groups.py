@@ -25,6 +25,7 @@ from django.utils import timezone
 from config.database import INT32_MAX
 from config.errors import InvalidInput
 from config.keyset import Page, encode_cursor
+from config.querysets import filter_given
 from sessions_app.models import (
     ErrorGroupDay,
     ToolCall,
@@ -54,16 +55,13 @@ def error_group_days(
     since: dt.date | None = None,
 ) -> QuerySet[ErrorGroupDay]:
     """Rows of the error-group rollup: failures per (agent, tool, fingerprint, day)."""
-    days = ErrorGroupDay.objects.all()
-    if agent is not None:
-        days = days.filter(agent_id=agent)
-    if tool_name:
-        days = days.filter(tool_name=tool_name)
-    if fingerprint is not None:
-        days = days.filter(error_fingerprint=fingerprint)
-    if since is not None:
-        days = days.filter(day__gte=since)
-    return days
+    return filter_given(
+        ErrorGroupDay.objects.all(),
+        agent_id=agent,
+        tool_name=tool_name or None,
+        error_fingerprint=fingerprint,  # "" is a value here, not "no filter"
+        day__gte=since,
+    )
 
 
 class _FailuresOn(RawSQL):

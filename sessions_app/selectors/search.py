@@ -26,6 +26,7 @@ from django.db.models.functions import Cast
 
 from config.database import planner_row_estimate
 from config.errors import InvalidInput, NotFound
+from config.querysets import filter_given
 from sessions_app.models import (
     Message,
     Session,
@@ -214,25 +215,21 @@ def _reads_as_int(key: str) -> bool:
 def session_list(filters: SessionFilters | None = None) -> QuerySet[Session]:
     """Sessions matching `filters`, with agent and user joined; order with `SESSION_SORTS`."""
     f = filters or SessionFilters()
-    sessions = Session.objects.select_related("agent", "user")
-    if f.agent is not None:
-        sessions = sessions.filter(agent_id=f.agent)
-    if f.user is not None:
-        sessions = sessions.filter(user_id=f.user)
-    if f.platform:
-        sessions = sessions.filter(platform=f.platform)
-    if f.external_key:
-        sessions = sessions.filter(external_key=f.external_key)
+    sessions = filter_given(
+        Session.objects.select_related("agent", "user"),
+        agent_id=f.agent,
+        user_id=f.user,
+        platform=f.platform or None,
+        external_key=f.external_key or None,
+        created_at__gte=f.created_after,
+        created_at__lt=f.created_before,
+    )
     if f.status == "active":
         sessions = sessions.active()
     elif f.status == "finished":
         sessions = sessions.finished()
     elif f.status:
         raise InvalidInput("status must be 'active' or 'finished'.", field="status")
-    if f.created_after is not None:
-        sessions = sessions.filter(created_at__gte=f.created_after)
-    if f.created_before is not None:
-        sessions = sessions.filter(created_at__lt=f.created_before)
     if f.has_errors is True:
         sessions = sessions.with_errors()
     elif f.has_errors is False:
@@ -281,20 +278,15 @@ def message_list(
     created_before: dt.datetime | None = None,
 ) -> QuerySet[Message]:
     """Messages across sessions (provider payload deferred); order by `-created_at, -id`."""
-    messages = Message.objects.without_payloads()
-    if agent is not None:
-        messages = messages.filter(agent_id=agent)
-    if session is not None:
-        messages = messages.filter(session_id=session)
-    if role:
-        messages = messages.filter(role=role)
-    if content_type:
-        messages = messages.filter(content_type=content_type)
-    if created_after is not None:
-        messages = messages.filter(created_at__gte=created_after)
-    if created_before is not None:
-        messages = messages.filter(created_at__lt=created_before)
-    return messages
+    return filter_given(
+        Message.objects.without_payloads(),
+        agent_id=agent,
+        session_id=session,
+        role=role or None,
+        content_type=content_type or None,
+        created_at__gte=created_after,
+        created_at__lt=created_before,
+    )
 
 
 def tool_call_list(
@@ -311,27 +303,21 @@ def tool_call_list(
     call_id: str = "",
 ) -> QuerySet[ToolCall]:
     """Tool calls matching the filters; order by `-created_at, -id`."""
-    calls = ToolCall.objects.all()
-    if agent is not None:
-        calls = calls.filter(agent_id=agent)
-    if session is not None:
-        calls = calls.filter(session_id=session)
-    if call_id:
-        calls = calls.filter(call_id=call_id)
-    if tool_name:
-        calls = calls.filter(tool_name=tool_name)
-    if is_error is not None:
-        calls = calls.filter(is_error=is_error)
-    if fingerprint is not None:
+    calls = filter_given(
+        ToolCall.objects.all(),
+        agent_id=agent,
+        session_id=session,
+        call_id=call_id or None,
+        tool_name=tool_name or None,
+        is_error=is_error,
+        state=state or None,
+        created_at__gte=created_after,
+        created_at__lt=created_before,
+    )
+    if fingerprint is not None:  # "" is a value here, not "no filter"
         calls = calls.filter(is_error=True, error_fingerprint=fingerprint)
     if has_approval is not None:
         calls = calls.filter(approval__isnull=not has_approval)
-    if state:
-        calls = calls.filter(state=state)
-    if created_after is not None:
-        calls = calls.filter(created_at__gte=created_after)
-    if created_before is not None:
-        calls = calls.filter(created_at__lt=created_before)
     return calls
 
 
