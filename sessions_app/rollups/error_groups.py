@@ -230,20 +230,11 @@ def _lock_group_days(keys: Sequence[GroupDayKey]) -> None:
             )
 
 
-def _count_group_days(keys: set[GroupDayKey]) -> dict[GroupDayKey, _GroupDay]:
-    """The stored failures of each (agent, group, day) in `keys`, counted afresh."""
-    days = {day for _, _, _, day in keys}
-    rows = (
-        ToolCall.objects.filter(
-            is_error=True,
-            agent_id__in={agent for agent, _, _, _ in keys},
-            tool_name__in={tool for _, tool, _, _ in keys},
-            error_fingerprint__in={fp for _, _, fp, _ in keys},
-            created_at__gte=_day_start(min(days)),
-            created_at__lt=_day_start(max(days) + dt.timedelta(days=1)),
-        )
-        .order_by()
-        .annotate(day=TruncDate("created_at"))
+def _per_group_day(failed: QuerySet[ToolCall]) -> QuerySet[ToolCall]:
+    """`failed` grouped by (agent, tool, fingerprint, day): each group day's failures, first and
+    last failure, and sample message, as rows in that order."""
+    return (
+        failed.annotate(day=TruncDate("created_at"))
         .values_list("agent_id", "tool_name", "error_fingerprint", "day")
         .annotate(
             failures=Count("pk"),
@@ -251,6 +242,21 @@ def _count_group_days(keys: set[GroupDayKey]) -> dict[GroupDayKey, _GroupDay]:
             last=Max("created_at"),
             sample=Max(codepoint_order("error_message")),
         )
+    )
+
+
+def _count_group_days(keys: set[GroupDayKey]) -> dict[GroupDayKey, _GroupDay]:
+    """The stored failures of each (agent, group, day) in `keys`, counted afresh."""
+    days = {day for _, _, _, day in keys}
+    rows = _per_group_day(
+        ToolCall.objects.filter(
+            is_error=True,
+            agent_id__in={agent for agent, _, _, _ in keys},
+            tool_name__in={tool for _, tool, _, _ in keys},
+            error_fingerprint__in={fp for _, _, fp, _ in keys},
+            created_at__gte=_day_start(min(days)),
+            created_at__lt=_day_start(max(days) + dt.timedelta(days=1)),
+        ).order_by()
     )
     return {
         (a, t, f, d): _GroupDay(n, first, last, sample)
@@ -342,16 +348,7 @@ def _counted() -> Iterator[ErrorGroupDay]:
             "session_id", "agent_id", "tool_name", "error_fingerprint"
         ).annotate(latest=Max("created_at"))
     )
-    rows = (
-        failed.annotate(day=TruncDate("created_at"))
-        .values_list("agent_id", "tool_name", "error_fingerprint", "day")
-        .annotate(
-            failures=Count("pk"),
-            first=Min("created_at"),
-            last=Max("created_at"),
-            sample=Max(codepoint_order("error_message")),
-        )
-    )
+    rows = _per_group_day(failed)
     for agent_id, tool, fp, day, n, first, last, sample in rows.iterator():
         yield ErrorGroupDay(
             agent_id=agent_id,
