@@ -1,5 +1,6 @@
 """The database beyond the ORM: how the PostgreSQL connection pool tests a connection before it
-hands it out, the planner's row estimates, and the bounds of its columns."""
+hands it out, cursors that bind client-side or prepare, the planner's row estimates, and the
+bounds of its columns."""
 
 from __future__ import annotations
 
@@ -48,17 +49,17 @@ def _unasked_input(conn: Any) -> bool:
     """Whether the server sent anything to an idle connection (it never does while all is well:
     Logdeck listens for no notifications)."""
     try:
-        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+        poller = select.poll()  # not select(): a busy server's descriptors pass 1024
+        poller.register(conn.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
     except Exception:  # a closed connection has no socket to ask
         return True
-    return bool(readable)
 
 
 def client_binding_cursor() -> CursorWrapper:
     """A cursor on the default PostgreSQL connection that binds values client-side (psycopg's
     ClientCursor), so that one string may hold several statements: one round trip for them all.
-    Django's own cursors bind server-side, so that psycopg prepares the queries a connection
-    runs again and again (settings, `DATABASE_PREPARED`)."""
+    Django's own cursors bind server-side here (settings, `DATABASE_SERVER_SIDE_BINDING`)."""
     from django.db.backends.postgresql.base import Cursor
 
     connection.ensure_connection()
