@@ -386,11 +386,6 @@ API_TRUSTED_PROXIES = env_list("API_TRUSTED_PROXIES")
 
 
 # --- Logs and metrics -----------------------------------------------------------------------
-# Every line carries the request id; LOG_FORMAT=json makes each one a JSON object. One line per
-# request at INFO (logger "logdeck.request", REQUEST_LOG_LEVEL=WARNING keeps only the 5xx).
-LOG_FORMAT = env_str("LOG_FORMAT", "text").strip().lower()
-
-
 def _log_level(name: str, default: str) -> str:
     # In any case, as gunicorn takes LOG_LEVEL too (`make serve`).
     level = (env_str(name, "").strip() or default).upper()
@@ -402,6 +397,9 @@ def _log_level(name: str, default: str) -> str:
     return level
 
 
+# Every line carries the request id; LOG_FORMAT=json makes each one a JSON object. One line per
+# request at INFO (logger "logdeck.request", REQUEST_LOG_LEVEL=WARNING keeps only the 5xx).
+LOG_FORMAT = env_str("LOG_FORMAT", "text").strip().lower()
 if LOG_FORMAT not in {"text", "json"}:
     raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is not a log format: use text or json.")
 LOGGING = {
